@@ -1,0 +1,49 @@
+# Two commands matter: `make synth` (install, synthesize the example platform offline, run the policy
+# gates, print a summary) and `make test` (the whole offline test suite; CI runs exactly this).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config/platform.yaml
+CDK := npx --no-install cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: install synth test deploy diff bench schema clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+synth: install
+	rm -rf cdk.out
+	$(CDK) synth --quiet --no-notices -c config=$(CONFIG)
+	$(PY) -m tools.synth_report cdk.out
+
+test: install
+	$(PY) -m pytest
+
+deploy: install
+	$(CDK) deploy --all -c config=$(CONFIG)
+
+diff: install
+	$(CDK) diff --all -c config=$(CONFIG)
+
+bench: install
+	$(PY) bench/synth.py
+	@for script in bench/*.py; do [ "$$script" = bench/synth.py ] || $(PY) "$$script"; done
+
+schema: install
+	$(PY) -m tools.export_schema
+
+clean:
+	rm -rf cdk.out .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -not -path './node_modules/*' -exec rm -rf {} +

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""CDK entry point: load and validate the platform config, then build every stack.
+
+Choose the config with ``-c config=PATH`` (default ``config/platform.yaml``). A bad config stops here with
+one message naming each bad field, before any construct is built.
+"""
+
+import sys
+
+import aws_cdk as cdk
+
+from stacks.app_builder import build_platform
+from stacks.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "config/platform.yaml"
+
+
+def main() -> int:
+    app = cdk.App()
+    path = app.node.try_get_context("config") or DEFAULT_CONFIG
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    build_platform(config, app)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

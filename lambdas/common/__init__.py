@@ -1,0 +1,1 @@
+"""Code shared by every Lambda function and by the CDK stacks that wire them."""

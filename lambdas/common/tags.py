@@ -1,0 +1,14 @@
+"""Tag keys the platform puts on what it creates, at deploy time and at run time."""
+
+PLATFORM = "mlops:platform"
+TEAM = "mlops:team"
+COST_CENTER = "mlops:cost-center"
+MANAGED_BY = "mlops:managed-by"
+MANAGED_BY_VALUE = "sagemaker-mlops-platform"
+
+MODEL_PACKAGE_ARN = "mlops:model-package-arn"
+MODEL_PACKAGE_VERSION = "mlops:model-package-version"
+INTENDED_ENDPOINT_CONFIG = "mlops:intended-endpoint-config"
+
+KEEP_ALIVE = "mlops:keep-alive"
+KEEP_UNTIL = "mlops:keep-until"

@@ -1,0 +1,1 @@
+"""CDK stacks, constructs and the validated platform configuration."""

@@ -1,0 +1,109 @@
+"""Builds the CDK app from a validated config: the one place stacks are instantiated and wired."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from lambdas.common import tags
+from stacks.config import PlatformConfig
+from stacks.nag_acknowledgments import acknowledge_findings
+from stacks.network_stack import NetworkStack, existing_network_refs
+from stacks.platform_stack import PlatformStack, domain_id_export_name
+from stacks.team_stack import TeamStack
+
+# Tags on these force replacement, so the tag aspect leaves them alone (they carry fixed tags of their own).
+REPLACED_ON_TAG_CHANGE = ["AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile"]
+
+
+def network_stack_name(config: PlatformConfig) -> str:
+    return f"{config.prefix}-network"
+
+
+def platform_stack_name(config: PlatformConfig) -> str:
+    return f"{config.prefix}-platform"
+
+
+def team_stack_name(config: PlatformConfig, team_name: str) -> str:
+    return f"{config.prefix}-team-{team_name}"
+
+
+@dataclass
+class PlatformApp:
+    app: cdk.App
+    network: NetworkStack | None
+    platform: PlatformStack
+    teams: dict[str, TeamStack] = field(default_factory=dict)
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [s for s in (self.network, self.platform, *self.teams.values()) if s is not None]
+
+
+def _environment(config: PlatformConfig) -> cdk.Environment | None:
+    if config.account is None and config.region is None:
+        return None
+    return cdk.Environment(account=config.account, region=config.region)
+
+
+def _tag(scope: cdk.Stack | cdk.App, key: str, value: str) -> None:
+    cdk.Tags.of(scope).add(key, value, exclude_resource_types=REPLACED_ON_TAG_CHANGE)
+
+
+def build_platform(config: PlatformConfig, app: cdk.App | None = None, *, policy_gates: bool = True) -> PlatformApp:
+    """Instantiate every stack of `config` in `app` (a new one by default), with cdk-nag as a validation plugin."""
+    app = app or cdk.App()
+    env = _environment(config)
+
+    network_stack = None
+    if config.network.mode == "new":
+        network_stack = NetworkStack(
+            app,
+            network_stack_name(config),
+            network=config.network,
+            env=env,
+            description=f"{config.prefix}: VPC-only network for SageMaker Studio",
+        )
+        network = network_stack.refs
+    else:
+        network = existing_network_refs(config.network)
+
+    platform = PlatformStack(
+        app,
+        platform_stack_name(config),
+        config=config,
+        network=network,
+        env=env,
+        description=f"{config.prefix}: platform key, Studio domain, quotas and idle-endpoint teardown",
+    )
+    result = PlatformApp(app=app, network=network_stack, platform=platform)
+    for team in config.teams:
+        result.teams[team.name] = TeamStack(
+            app,
+            team_stack_name(config, team.name),
+            config=config,
+            team=team,
+            key=platform.key,
+            domain_id=cdk.Fn.import_value(domain_id_export_name(config.prefix)),
+            access_log_bucket=platform.access_log_bucket,
+            env=env,
+            description=f"{config.prefix}: environment of team {team.name}",
+        )
+        result.teams[team.name].add_stack_dependency(platform, "imports the Studio domain id")
+
+    _tag(app, tags.PLATFORM, config.prefix)
+    _tag(app, tags.MANAGED_BY, tags.MANAGED_BY_VALUE)
+    for key, value in config.tags.items():
+        _tag(app, key, value)
+    for team in config.teams:
+        stack = result.teams[team.name]
+        _tag(stack, tags.TEAM, team.name)
+        _tag(stack, tags.COST_CENTER, team.cost_center)
+
+    for stack in result.stacks:
+        acknowledge_findings(stack)
+    if policy_gates:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return result

@@ -1,0 +1,401 @@
+"""The platform configuration: one YAML file, validated by pydantic before any construct is built.
+
+`load_config(path)` returns a `PlatformConfig` or raises `ConfigError`, whose message names every
+bad field by its path (``teams[0].users[1]``), the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from stacks.regions import SUPPORTED_REGIONS
+
+# Longest `<prefix>-<team>-<use case>`: leaves room for `-v<5 digits>` and `-<9 char digest>` so run-time
+# model and endpoint-config names never need shortening (SageMaker allows 63 characters).
+MAX_GROUP_NAME_LENGTH = 47
+MAX_PROFILE_NAME_LENGTH = 63
+IDLE_MINUTES_MIN = 60
+IDLE_MINUTES_MAX = 525_600
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message is meant for the person who wrote it."""
+
+
+def _pattern(regex: str, allowed: str):
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not allowed: {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+Prefix = Annotated[str, _pattern(r"[a-z][a-z0-9]{1,9}", "2-10 lowercase letters or digits, starting with a letter")]
+TeamName = Annotated[
+    str,
+    _pattern(
+        r"[a-z][a-z0-9]{1,19}",
+        "2-20 lowercase letters or digits, starting with a letter (no hyphens, so that no team's "
+        "resource names can start with another team's)",
+    ),
+]
+UserName = Annotated[
+    str,
+    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters, digits and single hyphens, not at either end"),
+]
+UseCaseName = Annotated[
+    str,
+    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters, digits and single hyphens, not at either end"),
+]
+InstanceType = Annotated[
+    str, _pattern(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.large' (must start with 'ml.')")
+]
+AccountId = Annotated[str, _pattern(r"\d{12}", "exactly 12 digits")]
+TagValue = Annotated[
+    str, _pattern(r"[\w .:/=+\-@]{1,256}", "1-256 letters, digits, spaces and _ . : / = + - @")
+]
+Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address such as 'team@example.com'")]
+VpcId = Annotated[str, _pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id such as 'vpc-0123456789abcdef0'")]
+SubnetId = Annotated[str, _pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id such as 'subnet-0123456789abcdef0'")]
+SecurityGroupId = Annotated[str, _pattern(r"sg-[0-9a-f]{8,17}", "a security group id such as 'sg-0123456789abcdef0'")]
+ScheduleExpression = Annotated[
+    str,
+    _pattern(
+        r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\))|(cron\([^()]+\))",
+        "an EventBridge schedule such as 'rate(1 hour)' or 'cron(0 * * * ? *)'",
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unique(values: list[Any], what: str) -> None:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}: each {what} must appear once")
+        seen.add(value)
+
+
+class NewNetwork(Strict):
+    """A VPC the platform creates: isolated subnets in two zones and the endpoints Studio needs."""
+
+    mode: Literal["new"] = "new"
+    cidr: str = Field("10.80.0.0/16", description="IPv4 range of the new VPC, /16 to /24.")
+    availability_zones: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Two zone names to use; by default the first two zones of the region (resolved at deploy time).",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block such as '10.80.0.0/16' ({exc})") from None
+        if network.version != 4 or not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block with a prefix length from /16 to /24")
+        return value
+
+
+class ExistingNetwork(Strict):
+    """A VPC that already exists; the ids are used as given (no lookups at synth time)."""
+
+    mode: Literal["existing"]
+    vpc_id: VpcId
+    subnet_ids: list[SubnetId] = Field(min_length=1, description="Private subnets for Studio and jobs.")
+    security_group_ids: list[SecurityGroupId] = Field(
+        min_length=1, max_length=5, description="Security groups for Studio apps (at most 5)."
+    )
+
+    @field_validator("subnet_ids", "security_group_ids")
+    @classmethod
+    def _no_duplicates(cls, values: list[str]) -> list[str]:
+        _unique(values, "id")
+        return values
+
+
+class StudioSettings(Strict):
+    """The SageMaker Studio domain shared by all teams."""
+
+    idle_timeout_minutes: int = Field(
+        120, ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX, description="JupyterLab and Code Editor apps shut down after this idle time."
+    )
+    max_idle_timeout_minutes: int = Field(
+        480, ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX, description="Longest idle timeout a user may choose."
+    )
+    home_efs_on_delete: Literal["retain", "delete"] = Field(
+        "retain", description="What happens to the home-directory EFS volume when the domain is deleted."
+    )
+
+    @model_validator(mode="after")
+    def _max_not_below_default(self) -> "StudioSettings":
+        if self.max_idle_timeout_minutes < self.idle_timeout_minutes:
+            raise ValueError(
+                f"max_idle_timeout_minutes ({self.max_idle_timeout_minutes}) must be at least "
+                f"idle_timeout_minutes ({self.idle_timeout_minutes})"
+            )
+        return self
+
+
+class QuotaUsage(str, Enum):
+    """The usages SageMaker names in its instance quotas ('<type> for <usage>')."""
+
+    processing = "processing"
+    transform = "transform"
+    training = "training"
+    spot_training = "spot-training"
+    endpoint = "endpoint"
+    notebook_instance = "notebook-instance"
+
+
+class QuotaRequest(Strict):
+    """A SageMaker instance quota the platform raises (never lowers) on deploy."""
+
+    instance_type: InstanceType
+    usage: QuotaUsage
+    desired: int = Field(gt=0, le=10_000, description="The applied value the platform asks for.")
+
+
+class ReaperSettings(Strict):
+    """The scheduled teardown of idle endpoints."""
+
+    enabled: bool = True
+    schedule: ScheduleExpression = "rate(1 hour)"
+    idle_window_hours: int = Field(24, ge=1, le=24 * 14, description="An endpoint with zero invocations over this window is idle.")
+    grace_period_hours: int = Field(24, ge=0, le=24 * 30, description="Endpoints created or updated more recently are kept.")
+    dry_run: bool = Field(True, description="Report what would be deleted without deleting.")
+    max_deletions_per_run: int = Field(10, ge=0, le=1000)
+
+
+class ReaperOverride(Strict):
+    """Per-team overrides of the platform's reaper settings; unset fields inherit."""
+
+    idle_window_hours: int | None = Field(None, ge=1, le=24 * 14)
+    grace_period_hours: int | None = Field(None, ge=0, le=24 * 30)
+    dry_run: bool | None = None
+    exempt: bool = Field(False, description="Never reap this team's endpoints.")
+
+
+class Deployment(Strict):
+    """How an update shifts traffic to the new version (blue/green, with alarm rollback)."""
+
+    style: Literal["all_at_once", "canary", "linear"] = "canary"
+    canary_percent: int = Field(10, ge=1, le=50, description="Share of capacity in the canary step (canary style).")
+    linear_step_percent: int = Field(20, ge=10, le=50, description="Share of capacity per step (linear style).")
+    wait_interval_seconds: int = Field(300, ge=0, le=3600, description="Baking time between traffic steps.")
+    termination_wait_seconds: int = Field(120, ge=0, le=3600, description="Old fleet kept this long after the shift.")
+    maximum_execution_timeout_seconds: int = Field(3600, ge=600, le=14400)
+
+
+class DataCapture(Strict):
+    enabled: bool = False
+    sampling_percent: int = Field(20, ge=1, le=100)
+
+
+class Alarms(Strict):
+    """Thresholds of the per-endpoint alarms that roll an update back."""
+
+    invocation_5xx_errors: int = Field(1, ge=1, description="5XX errors per minute that trip the alarm.")
+    model_latency_ms: int = Field(1000, ge=1, le=3_600_000, description="Average model latency that trips the alarm.")
+
+
+class EndpointSettings(Strict):
+    """The endpoint that serves a use case's newest approved model version."""
+
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: int = Field(1, ge=1, le=100)
+    deployment: Deployment = Deployment()
+    data_capture: DataCapture = DataCapture()
+    alarms: Alarms = Alarms()
+    keep_previous_configs: int = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
+
+
+class UseCase(Strict):
+    """One model package group in the registry, with its endpoint."""
+
+    name: UseCaseName
+    description: str = Field("", max_length=1000, description="Registry group description (fixed after first deploy).")
+    endpoint: EndpointSettings = EndpointSettings()
+
+
+class Team(Strict):
+    name: TeamName
+    cost_center: TagValue
+    users: list[UserName] = Field(default_factory=list)
+    use_cases: list[UseCase] = Field(default_factory=list)
+    alert_emails: list[Email] = Field(default_factory=list)
+    reaper: ReaperOverride = ReaperOverride()
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, users: list[str]) -> list[str]:
+        _unique(users, "user name")
+        return users
+
+    @field_validator("use_cases")
+    @classmethod
+    def _unique_use_cases(cls, use_cases: list[UseCase]) -> list[UseCase]:
+        _unique([u.name for u in use_cases], "use case name")
+        return use_cases
+
+
+class PlatformConfig(Strict):
+    """The whole platform: shared network and Studio domain, and one environment per team."""
+
+    prefix: Prefix = Field(description="Starts every stack and resource name; fixed after first deploy.")
+    account: AccountId | None = Field(None, description="Deploy to this account; unset: the CLI's current account.")
+    region: str | None = Field(None, description="Deploy to this region; unset: the CLI's current region.")
+    network: NewNetwork | ExistingNetwork = Field(default_factory=NewNetwork, discriminator="mode")
+    studio: StudioSettings = StudioSettings()
+    alert_emails: list[Email] = Field(default_factory=list, description="Receive platform-wide alerts.")
+    quotas: list[QuotaRequest] = Field(default_factory=list)
+    reaper: ReaperSettings = ReaperSettings()
+    tags: dict[str, TagValue] = Field(default_factory=dict, description="Extra tags on every taggable resource.")
+    teams: list[Team] = Field(min_length=1)
+
+    @field_validator("region")
+    @classmethod
+    def _supported_region(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not allowed: one of {', '.join(SUPPORTED_REGIONS)}")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_keys(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if not re.fullmatch(r"[\w .:/=+\-@]{1,128}", key) or key.lower().startswith(("aws:", "mlops:")):
+                raise ValueError(
+                    f"tag key {key!r} is not allowed: 1-128 letters, digits, spaces and _ . : / = + - @, "
+                    "not starting with 'aws:' or 'mlops:' (reserved)"
+                )
+        return tags
+
+    @field_validator("teams")
+    @classmethod
+    def _unique_teams(cls, teams: list[Team]) -> list[Team]:
+        _unique([t.name for t in teams], "team name")
+        return teams
+
+    @field_validator("quotas")
+    @classmethod
+    def _unique_quotas(cls, quotas: list[QuotaRequest]) -> list[QuotaRequest]:
+        _unique([(q.instance_type, q.usage.value) for q in quotas], "quota (instance_type, usage)")
+        return quotas
+
+    @model_validator(mode="after")
+    def _names_fit_after_prefixing(self) -> "PlatformConfig":
+        for ti, team in enumerate(self.teams):
+            for ui, use_case in enumerate(team.use_cases):
+                full = f"{self.prefix}-{team.name}-{use_case.name}"
+                if len(full) > MAX_GROUP_NAME_LENGTH:
+                    raise ValueError(
+                        f"teams[{ti}].use_cases[{ui}].name: {use_case.name!r} makes the registry group name "
+                        f"{full!r} {len(full)} characters long; at most {MAX_GROUP_NAME_LENGTH} are allowed "
+                        "(prefix, team and use case together)"
+                    )
+            for ui, user in enumerate(team.users):
+                profile = f"{team.name}-{user}"
+                if len(profile) > MAX_PROFILE_NAME_LENGTH:
+                    raise ValueError(
+                        f"teams[{ti}].users[{ui}]: {user!r} makes the user profile name {profile!r} "
+                        f"{len(profile)} characters long; at most {MAX_PROFILE_NAME_LENGTH} are allowed"
+                    )
+        return self
+
+    def team(self, name: str) -> Team:
+        for team in self.teams:
+            if team.name == name:
+                return team
+        raise KeyError(name)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("new", "existing") and path.endswith("network"):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = _location(error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key (value {value!r}); remove it or check its spelling"
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    if message.startswith(repr(value)) or where in message:
+        return f"{where}: {message}"
+    return f"{where}: {value!r} is not allowed: {message}"
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid platform config ({error.error_count()} problem(s)):"]
+    lines += [f"  - {_describe(e)}" for e in error.errors(include_url=False)]
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "config") -> PlatformConfig:
+    """Validate already-parsed YAML data."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Read and validate a platform config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist (choose one with -c config=PATH)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    return parse_config(data, str(path))
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema editors use to complete and check the config file."""
+    schema = PlatformConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "SageMaker MLOps platform config"
+    return schema

@@ -1,0 +1,1 @@
+"""Reusable constructs; each stack composes them."""

@@ -1,0 +1,57 @@
+"""The one way the platform builds a Lambda function from the code in `lambdas/`.
+
+Every function gets the same runtime, architecture, log retention and asset (the whole `lambdas/`
+folder, so handlers can share `lambdas/common`). Handlers are addressed as ``<folder>.handler.handler``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
+
+
+def lambda_code() -> lambda_.Code:
+    """The asset holding every handler and the shared `common` package."""
+    return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
+
+
+def platform_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    handler: str,
+    description: str,
+    environment: dict[str, str] | None = None,
+    timeout: Duration = Duration.seconds(60),
+    memory_size: int = 256,
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+) -> lambda_.Function:
+    """A Python Lambda with its own log group (retained per `log_retention`, deleted with the stack)."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=log_retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        code=lambda_code(),
+        handler=handler,
+        description=description,
+        environment=environment or {},
+        timeout=timeout,
+        memory_size=memory_size,
+        log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+    )

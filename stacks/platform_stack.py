@@ -1,0 +1,134 @@
+"""`<prefix>-platform`: the platform key, the access-log bucket, the alert topic and the Studio domain."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from lambdas.common import tags
+from stacks.config import PlatformConfig
+from stacks.network_stack import NetworkRefs
+
+# Services that publish to or read from the platform's encrypted topics and queues.
+KEY_USER_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
+
+
+def domain_id_export_name(prefix: str) -> str:
+    """Team stacks import the domain id under this fixed name (readable in IAM policies and findings)."""
+    return f"{prefix}-studio-domain-id"
+
+
+class PlatformStack(Stack):
+    """Shared by every team; its resource count does not grow with the number of teams."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PlatformConfig, network: NetworkRefs, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+
+        self.key = kms.Key(
+            self,
+            "PlatformKey",
+            alias=f"alias/{config.prefix}-platform",
+            description=f"Encrypts the {config.prefix} platform's data, Studio volumes, queues and topics",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAwsServicesOfThisAccount",
+                principals=[iam.ServicePrincipal(s) for s in KEY_USER_SERVICES],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Team buckets (in their own stacks) log here; granting by account keeps this stack team-independent.
+        self.access_log_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3ServerAccessLogsFromThisAccount",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[self.access_log_bucket.arn_for_objects("*")],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+
+        self.alert_topic = sns.Topic(
+            self,
+            "PlatformAlerts",
+            display_name=f"{config.prefix} platform alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        for address in config.alert_emails:
+            self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
+
+        self.domain_default_role = iam.Role(
+            self,
+            "DomainDefaultRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Default execution role of the Studio domain; grants nothing (every profile sets its team's role)",
+        )
+
+        idle = sagemaker.CfnDomain.AppLifecycleManagementProperty(
+            idle_settings=sagemaker.CfnDomain.IdleSettingsProperty(
+                lifecycle_management="ENABLED",
+                idle_timeout_in_minutes=config.studio.idle_timeout_minutes,
+                min_idle_timeout_in_minutes=60,
+                max_idle_timeout_in_minutes=config.studio.max_idle_timeout_minutes,
+            )
+        )
+        self.domain = sagemaker.CfnDomain(
+            self,
+            "StudioDomain",
+            domain_name=f"{config.prefix}-studio",
+            auth_mode="IAM",
+            app_network_access_type="VpcOnly",
+            vpc_id=network.vpc_id,
+            subnet_ids=network.subnet_ids,
+            kms_key_id=self.key.key_arn,
+            default_user_settings=sagemaker.CfnDomain.UserSettingsProperty(
+                execution_role=self.domain_default_role.role_arn,
+                security_groups=network.security_group_ids,
+                studio_web_portal="ENABLED",
+                default_landing_uri="studio::",
+                jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(app_lifecycle_management=idle),
+                code_editor_app_settings=sagemaker.CfnDomain.CodeEditorAppSettingsProperty(app_lifecycle_management=idle),
+            ),
+            domain_settings=sagemaker.CfnDomain.DomainSettingsProperty(
+                security_group_ids=network.security_group_ids,
+                docker_settings=sagemaker.CfnDomain.DockerSettingsProperty(enable_docker_access="DISABLED"),
+            ),
+            # Tags on a Domain force its replacement, so only values fixed for its lifetime go here.
+            tags=[
+                {"key": tags.PLATFORM, "value": config.prefix},
+                {"key": tags.MANAGED_BY, "value": tags.MANAGED_BY_VALUE},
+            ],
+        )
+        self.domain.apply_removal_policy(RemovalPolicy.DESTROY)
+
+        CfnOutput(
+            self, "StudioDomainId", value=self.domain.attr_domain_id, export_name=domain_id_export_name(config.prefix)
+        )
+        CfnOutput(self, "PlatformKeyArn", value=self.key.key_arn)
+        CfnOutput(self, "AlertTopicArn", value=self.alert_topic.topic_arn)

@@ -1,0 +1,350 @@
+"""`<prefix>-team-<name>`: one data-science team's bucket, roles, Studio profiles and model registry."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from lambdas.common import naming, tags
+from stacks.config import PlatformConfig, Team
+
+# SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
+TEAM_NAMED_RESOURCE_TYPES = (
+    "training-job",
+    "processing-job",
+    "transform-job",
+    "automl-job",
+    "hyper-parameter-tuning-job",
+    "model",
+    "endpoint-config",
+    "endpoint",
+    "pipeline",
+    "experiment",
+    "experiment-trial",
+    "experiment-trial-component",
+    "model-package-group",
+)
+
+# What a team's users and jobs may do to their own named SageMaker resources.
+TEAM_SAGEMAKER_ACTIONS = (
+    "sagemaker:AddTags",
+    "sagemaker:CreateAutoMLJob",
+    "sagemaker:CreateAutoMLJobV2",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:CreateExperiment",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:CreateModel",
+    "sagemaker:CreateModelPackage",
+    "sagemaker:CreatePipeline",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateTransformJob",
+    "sagemaker:CreateTrial",
+    "sagemaker:CreateTrialComponent",
+    "sagemaker:AssociateTrialComponent",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DeleteModel",
+    "sagemaker:DescribeAutoMLJob",
+    "sagemaker:DescribeAutoMLJobV2",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeExperiment",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:DescribeModel",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:DescribePipeline",
+    "sagemaker:DescribePipelineDefinitionForExecution",
+    "sagemaker:DescribePipelineExecution",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:DescribeTransformJob",
+    "sagemaker:DescribeTrial",
+    "sagemaker:DescribeTrialComponent",
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:ListCandidatesForAutoMLJob",
+    "sagemaker:ListModelPackages",
+    "sagemaker:ListPipelineExecutionSteps",
+    "sagemaker:ListPipelineExecutions",
+    "sagemaker:ListPipelineParametersForExecution",
+    "sagemaker:ListTags",
+    "sagemaker:RetryPipelineExecution",
+    "sagemaker:SendPipelineExecutionStepFailure",
+    "sagemaker:SendPipelineExecutionStepSuccess",
+    "sagemaker:StartPipelineExecution",
+    "sagemaker:StopAutoMLJob",
+    "sagemaker:StopHyperParameterTuningJob",
+    "sagemaker:StopPipelineExecution",
+    "sagemaker:StopProcessingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:StopTransformJob",
+    "sagemaker:UpdateModelPackage",
+    "sagemaker:UpdatePipeline",
+    "sagemaker:UpdatePipelineExecution",
+)
+
+
+def sagemaker_arn(resource: str) -> str:
+    """ARN of a SageMaker resource (``<type>/<name>``) in this stack's account and region."""
+    return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
+
+
+class TeamStack(Stack):
+    """Everything one team owns; deploying or deleting it touches no other team."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        team: Team,
+        key: kms.IKey,
+        domain_id: str,
+        access_log_bucket: s3.IBucket,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.team = team
+        self.domain_id = domain_id
+        self.prefix = config.prefix
+        self.resource_prefix = naming.team_resource_prefix(config.prefix, team.name)
+
+        self.data_bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Logging is set on the L1 so that the platform's log bucket needs no per-team policy (no stack cycle).
+        cfn_bucket: s3.CfnBucket = self.data_bucket.node.default_child
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=access_log_bucket.bucket_name,
+            log_file_prefix=f"{self.prefix}-team-{team.name}/",
+        )
+
+        self.alert_topic = sns.Topic(
+            self, "Alerts", display_name=f"{self.prefix} {team.name} alerts", master_key=key, enforce_ssl=True
+        )
+        for address in team.alert_emails:
+            self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
+
+        self.model_execution_role = iam.Role(
+            self,
+            "ModelExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Runs {team.name}'s endpoints: reads the team's artifacts, writes its data capture",
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Studio users and jobs of team {team.name}: only the team's bucket, registry and resources",
+        )
+        self._grant_model_execution(self.model_execution_role, key)
+        self._grant_team_execution(self.execution_role, key)
+        self._grant_studio_use(self.execution_role, domain_id)
+
+        self.user_profiles = [
+            sagemaker.CfnUserProfile(
+                self,
+                f"Profile-{user}",
+                domain_id=domain_id,
+                user_profile_name=f"{team.name}-{user}",
+                user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
+                    execution_role=self.execution_role.role_arn
+                ),
+                # Tags on a UserProfile force its replacement: only values fixed for its lifetime.
+                tags=[
+                    {"key": tags.PLATFORM, "value": self.prefix},
+                    {"key": tags.TEAM, "value": team.name},
+                    {"key": tags.MANAGED_BY, "value": tags.MANAGED_BY_VALUE},
+                ],
+            )
+            for user in team.users
+        ]
+
+        self.model_package_groups = {}
+        for use_case in team.use_cases:
+            group = sagemaker.CfnModelPackageGroup(
+                self,
+                f"Registry-{use_case.name}",
+                model_package_group_name=naming.model_package_group_name(self.prefix, team.name, use_case.name),
+                model_package_group_description=use_case.description or None,
+            )
+            group.apply_removal_policy(RemovalPolicy.RETAIN)
+            self.model_package_groups[use_case.name] = group
+
+        CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
+        CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
+        CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
+
+    def _team_arns(self, *resource_types: str) -> list[str]:
+        return [sagemaker_arn(f"{t}/{self.resource_prefix}*") for t in resource_types]
+
+    def _grant_model_execution(self, role: iam.Role, key: kms.IKey) -> None:
+        """Endpoints read the team's artifacts, write data capture, pull images and log."""
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTeamArtifacts",
+                actions=["s3:GetObject"],
+                resources=[self.data_bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteDataCapture",
+                actions=["s3:PutObject"],
+                resources=[self.data_bucket.arn_for_objects("data-capture/*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ListTeamBucket", actions=["s3:ListBucket"], resources=[self.data_bucket.bucket_arn])
+        )
+        _grant_key_use(role, key)
+        _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/Endpoints/")
+
+    def _grant_studio_use(self, role: iam.Role, domain_id: str) -> None:
+        """Studio users open apps and spaces in the shared domain, only under their team's profile names."""
+        team = self.team.name
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StudioAppsAndSpacesOfTheTeam",
+                actions=[
+                    "sagemaker:CreateApp",
+                    "sagemaker:DeleteApp",
+                    "sagemaker:DescribeApp",
+                    "sagemaker:CreateSpace",
+                    "sagemaker:UpdateSpace",
+                    "sagemaker:DeleteSpace",
+                    "sagemaker:DescribeSpace",
+                    "sagemaker:DescribeUserProfile",
+                    "sagemaker:CreatePresignedDomainUrl",
+                ],
+                resources=[
+                    sagemaker_arn(f"user-profile/{domain_id}/{team}-*"),
+                    sagemaker_arn(f"space/{domain_id}/{team}-*"),
+                    sagemaker_arn(f"app/{domain_id}/{team}-*/*"),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StudioReadsTheDomain",
+                actions=["sagemaker:DescribeDomain"],
+                resources=[sagemaker_arn(f"domain/{domain_id}")],
+            )
+        )
+
+    def _grant_team_execution(self, role: iam.Role, key: kms.IKey) -> None:
+        """Users and jobs: their bucket, their key use, their named SageMaker resources, their registry."""
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TeamBucketObjects",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[self.data_bucket.arn_for_objects("*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListTeamBucket",
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[self.data_bucket.bucket_arn],
+            )
+        )
+        _grant_key_use(role, key)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TeamNamedSageMakerResources",
+                actions=list(TEAM_SAGEMAKER_ACTIONS),
+                resources=self._team_arns(*TEAM_NAMED_RESOURCE_TYPES)
+                + [
+                    sagemaker_arn(f"model-package/{self.resource_prefix}*/*"),
+                    sagemaker_arn(f"pipeline/{self.resource_prefix}*/execution/*"),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListAndSearchHaveNoResourceLevelPermissions",
+                actions=[
+                    "sagemaker:ListModelPackageGroups",
+                    "sagemaker:ListPipelines",
+                    "sagemaker:ListEndpoints",
+                    "sagemaker:ListModels",
+                    "sagemaker:ListTrainingJobs",
+                    "sagemaker:ListProcessingJobs",
+                    "sagemaker:ListAutoMLJobs",
+                    "sagemaker:Search",
+                    "sagemaker:ListApps",
+                    "sagemaker:ListSpaces",
+                    "sagemaker:ListUserProfiles",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassOnlyTheTeamsRolesToSageMaker",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn, self.model_execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/")
+
+
+def _grant_key_use(role: iam.Role, key: kms.IKey) -> None:
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="UsePlatformKey",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"],
+            resources=[key.key_arn],
+        )
+    )
+
+
+def _grant_image_pull_and_logs(role: iam.Role, *, log_group_prefix: str) -> None:
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="EcrAuthorizationHasNoResourceLevelPermissions",
+            actions=["ecr:GetAuthorizationToken"],
+            resources=["*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="PullSageMakerImages",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:*:repository/*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteSageMakerLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{log_group_prefix}*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="PublishSageMakerMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+        )
+    )

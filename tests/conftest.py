@@ -1,0 +1,64 @@
+"""Session fixtures: the example platform is synthesized once per test session, with the policy gates on."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# No test may reach AWS: fake credentials and a fixed region for boto3 and moto.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = ROOT / "config" / "platform.yaml"
+
+
+def cdk_context() -> dict[str, Any]:
+    """The feature flags of cdk.json, so tests synthesize exactly what the CLI does."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return {k: v for k, v in context.items() if k != "config"}
+
+
+@dataclass
+class Synthesized:
+    """A synthesized platform: its builder result, cloud assembly folder and templates by stack name."""
+
+    platform: Any
+    outdir: Path
+    templates: dict[str, dict[str, Any]]
+
+    def template(self, stack_name: str) -> dict[str, Any]:
+        return self.templates[stack_name]
+
+
+def synthesize(config, outdir: Path, *, policy_gates: bool = True) -> Synthesized:
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_platform
+
+    app = cdk.App(outdir=str(outdir), context=cdk_context())
+    platform = build_platform(config, app, policy_gates=policy_gates)
+    assembly = app.synth()
+    templates = {stack.stack_name: assembly.get_stack_by_name(stack.stack_name).template for stack in platform.stacks}
+    return Synthesized(platform=platform, outdir=outdir, templates=templates)
+
+
+@pytest.fixture(scope="session")
+def example_config():
+    from stacks.config import load_config
+
+    return load_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def example(example_config, tmp_path_factory) -> Synthesized:
+    """The example platform, synthesized once with cdk-nag as a validation plugin (raises on open findings)."""
+    return synthesize(example_config, tmp_path_factory.mktemp("example-cdk-out"))

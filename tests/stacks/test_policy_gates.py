@@ -1,0 +1,245 @@
+"""Policy gates: cdk-nag, cfn-lint, security checks, team isolation, determinism, environments."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import re
+
+import pytest
+
+from stacks import policy_checks
+from stacks.config import parse_config
+from stacks.nag_acknowledgments import acknowledgments_for
+from tests.conftest import EXAMPLE_CONFIG, synthesize
+from tools.synth_report import cfn_lint, load_templates, nag_findings
+
+ACCOUNT, REGION, PARTITION = "111122223333", "us-east-1", "aws"
+
+
+def test_cdk_nag_leaves_no_open_finding(example):
+    open_findings, acknowledged = nag_findings(example.outdir)
+    assert open_findings == []
+    assert sum(acknowledged.values()) > 0
+
+
+def test_every_acknowledgment_has_a_reason_and_is_used(example):
+    report = json.loads((example.outdir / "validation-report.json").read_text())
+    used = {
+        (c["constructPath"], v["acknowledgedId"])
+        for plugin in report["pluginReports"]
+        for v in plugin["suppressedViolations"]
+        for c in v["violatingConstructs"]
+    }
+    for stack in example.platform.stacks:
+        for entry in acknowledgments_for(stack):
+            assert len(entry.reason) >= 30, f"reason too thin: {entry}"
+            finding = f"AwsSolutions::{entry.finding}"
+            assert any(
+                ack == finding and fnmatch.fnmatchcase(path, f"{stack.stack_name}/{entry.path}") for path, ack in used
+            ), f"unused acknowledgment in {stack.stack_name}: {entry}"
+
+
+def test_acknowledgments_are_per_finding_never_per_rule(example):
+    for stack in example.platform.stacks:
+        for entry in acknowledgments_for(stack):
+            if entry.finding.startswith("AwsSolutions-IAM5"):
+                assert re.fullmatch(r"AwsSolutions-IAM5\[(Resource|Action)::.+\]", entry.finding), entry
+
+
+def test_cfn_lint_is_clean(example):
+    manifest = json.loads((example.outdir / "manifest.json").read_text())
+    files = [example.outdir / a["properties"]["templateFile"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert len(files) == 5
+    assert cfn_lint(files) == []
+
+
+def test_cfn_lint_gate_can_fail(tmp_path):
+    broken = tmp_path / "broken.template.json"
+    broken.write_text(json.dumps({"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"Nope": 1}}}}))
+    assert cfn_lint([broken])
+
+
+def test_security_checks_pass(example):
+    assert policy_checks.run_all(load_templates(example.outdir)) == []
+
+
+def test_security_checks_catch_each_problem():
+    bad = {
+        "S": {
+            "Resources": {
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {"ManagedPolicyArns": ["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]},
+                },
+                "Policy": {
+                    "Type": "AWS::IAM::Policy",
+                    "Properties": {
+                        "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
+                    },
+                },
+                "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+                "Group": {"Type": "AWS::SageMaker::ModelPackageGroup", "Properties": {}},
+            }
+        }
+    }
+    assert len(policy_checks.no_aws_managed_full_access(bad)) == 1
+    assert len(policy_checks.pass_role_is_scoped(bad)) == 2
+    assert len(policy_checks.buckets_are_locked_down(bad)) == 3
+    assert len(policy_checks.data_is_retained(bad)) == 4
+
+
+# ---- team isolation -------------------------------------------------------------------------------------
+
+
+def _render(value, template: dict, stack: str) -> list[str]:
+    """Resolve an IAM resource expression into concrete ARN patterns (this stack's logical ids made unique)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [r for item in value for r in _render(item, template, stack)]
+    if "Ref" in value:
+        pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        return [pseudo.get(value["Ref"], f"{stack}-{value['Ref']}")]
+    if "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        kind = template["Resources"][logical_id]["Type"]
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return [f"arn:aws:s3:::{stack}-{logical_id}".lower()]
+        return [f"arn:aws:{kind.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{stack}-{logical_id}"]
+    if "Fn::ImportValue" in value:
+        return [f"imported-{value['Fn::ImportValue']}"]
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        rendered = [""]
+        for part in parts:
+            options = _render(part, template, stack)
+            rendered = [r + o for r in rendered for o in options]
+        return [separator.join([r]) for r in rendered]
+    raise AssertionError(f"unexpected expression {value}")
+
+
+def _team_arns(example, team: str) -> list[str]:
+    stack = f"mlp-team-{team}"
+    template = example.template(stack)
+    bucket_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::S3::Bucket")
+    bucket = f"arn:aws:s3:::{stack}-{bucket_id}".lower()
+    base = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    use_case = example.platform.teams[team].team.use_cases[0].name
+    group = f"mlp-{team}-{use_case}"
+    return [
+        bucket,
+        f"{bucket}/data/train.csv",
+        f"{base}:model-package-group/{group}",
+        f"{base}:model-package/{group}/1",
+        f"{base}:endpoint/{group}",
+        f"{base}:endpoint-config/{group}-v1-abc",
+        f"{base}:model/{group}-v1",
+        f"{base}:training-job/mlp-{team}-job",
+        f"{base}:pipeline/mlp-{team}-pipeline",
+        f"{base}:user-profile/imported-mlp-studio-domain-id/{team}-someone",
+        f"{base}:app/imported-mlp-studio-domain-id/{team}-someone/jupyterlab/default",
+    ]
+
+
+def _allowed_resource_patterns(example, team: str) -> list[tuple[str, str]]:
+    stack = f"mlp-team-{team}"
+    template = example.template(stack)
+    patterns = []
+    for _, logical_id, statement in policy_checks.policy_statements({stack: template}):
+        if statement.get("Effect") != "Allow":
+            continue
+        for pattern in _render(statement.get("Resource", []), template, stack):
+            patterns.append((logical_id, pattern.lower() if pattern.startswith("arn:aws:s3") else pattern))
+    return patterns
+
+
+TEAMS = ["fraud", "churn", "pricing"]
+
+
+@pytest.mark.parametrize(("owner", "other"), [(a, b) for a in TEAMS for b in TEAMS if a != b])
+def test_team_role_grants_nothing_on_another_teams_resources(example, owner, other):
+    patterns = _allowed_resource_patterns(example, owner)
+    assert patterns, "no statements found: the isolation check would be vacuous"
+    for arn in _team_arns(example, other):
+        matching = [(lid, p) for lid, p in patterns if p != "*" and fnmatch.fnmatchcase(arn, p)]
+        assert not matching, f"{owner} can reach {arn} via {matching}"
+    own = _team_arns(example, owner)
+    assert all(any(fnmatch.fnmatchcase(arn, p) for _, p in patterns) for arn in own), "own resources unreachable"
+
+
+def test_star_resources_only_for_actions_without_resource_level_permissions(example):
+    allowed = {
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
+        "sagemaker:Search",
+    }
+    for team in TEAMS:
+        stack = f"mlp-team-{team}"
+        for _, logical_id, statement in policy_checks.policy_statements({stack: example.template(stack)}):
+            if statement.get("Resource") == "*":
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                for action in actions:
+                    assert action in allowed or action.startswith("sagemaker:List"), (stack, logical_id, action)
+
+
+# ---- determinism, environments, scale ---------------------------------------------------------------------
+
+
+def test_synth_is_deterministic(example, example_config, tmp_path):
+    again = synthesize(example_config, tmp_path / "again", policy_gates=False)
+    assert again.templates == example.templates
+
+
+def _variant(**changes) -> dict:
+    import yaml
+
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data.update(changes)
+    return data
+
+
+def test_explicit_account_and_region_synthesize_without_dummy_zones(tmp_path):
+    config = parse_config(_variant(account="123456789012", region="eu-west-1"))
+    result = synthesize(config, tmp_path / "env", policy_gates=False)
+    network = json.dumps(result.template("mlp-network"))
+    assert "dummy" not in network
+    assert '"Fn::GetAZs"' in network
+    assert result.platform.platform.region == "eu-west-1"
+
+
+def test_configured_zones_are_used(tmp_path):
+    data = _variant(account="123456789012", region="ap-northeast-1")
+    data["network"] = {"mode": "new", "cidr": "10.1.0.0/16", "availability_zones": ["ap-northeast-1a", "ap-northeast-1c"]}
+    result = synthesize(parse_config(data), tmp_path / "zones", policy_gates=False)
+    zones = [
+        r["Properties"]["AvailabilityZone"]
+        for r in result.template("mlp-network")["Resources"].values()
+        if r["Type"] == "AWS::EC2::Subnet"
+    ]
+    assert zones == ["ap-northeast-1a", "ap-northeast-1c"]
+
+
+def test_existing_network_needs_no_network_stack(tmp_path):
+    data = _variant()
+    data["network"] = {
+        "mode": "existing",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        "security_group_ids": ["sg-0123456789abcdef0"],
+    }
+    result = synthesize(parse_config(data), tmp_path / "existing")
+    assert "mlp-network" not in result.templates
+    domain = next(r for r in result.template("mlp-platform")["Resources"].values() if r["Type"] == "AWS::SageMaker::Domain")
+    assert domain["Properties"]["VpcId"] == "vpc-0123456789abcdef0"
+    assert domain["Properties"]["DefaultUserSettings"]["SecurityGroups"] == ["sg-0123456789abcdef0"]
+
+
+def test_adding_a_team_adds_a_stack_and_changes_no_other(example, tmp_path):
+    data = _variant()
+    data["teams"] = copy.deepcopy(data["teams"]) + [{"name": "risk", "cost_center": "CC-4004", "users": ["frank"]}]
+    result = synthesize(parse_config(data), tmp_path / "plus-one", policy_gates=False)
+    assert set(result.templates) == set(example.templates) | {"mlp-team-risk"}
+    for name, template in example.templates.items():
+        assert result.templates[name] == template, f"{name} changed when a team was added"

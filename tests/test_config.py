@@ -1,0 +1,181 @@
+"""Config validation: every bad input stops with one message naming the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.config import ConfigError, load_config, parse_config
+from tools.export_schema import SCHEMA_FILE, render_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
+
+
+def with_change(path: str, value) -> dict:
+    """The example config with the value at dotted `path` (list indexes as numbers) replaced or deleted."""
+    data = copy.deepcopy(EXAMPLE)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = data
+    for part in parents:
+        node = node[part]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+DELETE = object()
+
+# (change path, new value, text the message must contain: field path, bad value, what is allowed)
+BAD_INPUTS = [
+    ("unknown_key", "x", ["unknown_key", "unknown key"]),
+    ("teams.0.favourite_colour", "blue", ["teams[0].favourite_colour", "unknown key"]),
+    ("prefix", DELETE, ["prefix", "required field is missing"]),
+    ("teams.0.cost_center", DELETE, ["teams[0].cost_center", "required"]),
+    ("teams.1.name", "fraud", ["teams", "duplicate team name 'fraud'"]),
+    ("teams.0.users", ["alice", "alice"], ["teams[0].users", "duplicate user name 'alice'"]),
+    (
+        "teams.0.use_cases",
+        [{"name": "fraud-detection"}, {"name": "fraud-detection"}],
+        ["teams[0].use_cases", "duplicate use case name 'fraud-detection'"],
+    ),
+    ("prefix", "My_Platform", ["prefix", "'My_Platform'", "lowercase letters or digits"]),
+    ("teams.0.name", "fraud-team", ["teams[0].name", "'fraud-team'", "no hyphens"]),
+    ("teams.0.users.0", "Alice!", ["teams[0].users[0]", "'Alice!'", "lowercase letters, digits and single hyphens"]),
+    ("teams.0.use_cases.0.name", "fraud--detection", ["teams[0].use_cases[0].name", "'fraud--detection'"]),
+    (
+        "teams.0.use_cases.0.name",
+        "a-very-long-use-case-name-that-goes-on-and-on",
+        ["teams[0].use_cases[0].name", "at most 47", "characters long"],
+    ),
+    ("account", "12345", ["account", "'12345'", "exactly 12 digits"]),
+    ("account", "1234567890123", ["account", "'1234567890123'", "exactly 12 digits"]),
+    ("region", "us-east-9", ["region", "'us-east-9'", "one of us-east-1"]),
+    ("network.cidr", "10.0.0.0/33", ["network.cidr", "'10.0.0.0/33'", "IPv4 CIDR block"]),
+    ("network.cidr", "10.0.0.1/16", ["network.cidr", "'10.0.0.1/16'", "IPv4 CIDR block"]),
+    ("network.cidr", "10.0.0.0/8", ["network.cidr", "'10.0.0.0/8'", "/16 to /24"]),
+    (
+        "teams.0.use_cases.0.endpoint.instance_type",
+        "m5.large",
+        ["teams[0].use_cases[0].endpoint.instance_type", "'m5.large'", "must start with 'ml.'"],
+    ),
+    ("studio.idle_timeout_minutes", 59, ["studio.idle_timeout_minutes", "59", "greater than or equal to 60"]),
+    ("studio.idle_timeout_minutes", 525601, ["studio.idle_timeout_minutes", "525601", "less than or equal to 525600"]),
+    ("teams", [], ["teams", "at least 1 item"]),
+    ("quotas.0.desired", 0, ["quotas[0].desired", "0", "greater than 0"]),
+    ("quotas.0.usage", "inference", ["quotas[0].usage", "'inference'", "'processing'"]),
+    ("quotas.0.instance_type", "c5.large", ["quotas[0].instance_type", "'c5.large'", "must start with 'ml.'"]),
+    ("teams.0.alert_emails.0", "not-an-email", ["teams[0].alert_emails[0]", "'not-an-email'", "e-mail address"]),
+    (
+        "teams.0.use_cases.0.endpoint.deployment.canary_percent",
+        60,
+        ["teams[0].use_cases[0].endpoint.deployment.canary_percent", "60", "less than or equal to 50"],
+    ),
+    ("reaper.schedule", "every hour", ["reaper.schedule", "'every hour'", "rate(1 hour)"]),
+    ("tags", {"aws:owner": "x"}, ["tags", "'aws:owner'", "reserved"]),
+    ("network", {"mode": "existing", "vpc_id": "vpc-123"}, ["network.vpc_id", "'vpc-123'", "VPC id"]),
+    ("network", {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0"}, ["network.subnet_ids", "required"]),
+    ("network", {"mode": "somewhere"}, ["network", "'somewhere'", "'new'", "'existing'"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), BAD_INPUTS, ids=[f"{p}={v!r}"[:60] for p, v, _ in BAD_INPUTS])
+def test_bad_input_names_field_value_and_what_is_allowed(path, value, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(with_change(path, value), "platform.yaml")
+    message = str(caught.value)
+    assert message.startswith("platform.yaml: invalid platform config")
+    for text in expected:
+        assert text in message, f"{text!r} missing from:\n{message}"
+
+
+def test_example_config_is_valid(example_config):
+    assert example_config.prefix == "mlp"
+    assert [t.name for t in example_config.teams] == ["fraud", "churn", "pricing"]
+    fraud = example_config.team("fraud")
+    assert [u.name for u in fraud.use_cases] == ["fraud-detection"]
+
+
+def test_yaml_syntax_error_reports_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prefix: mlp\nteams:\n  - name: fraud\n    users: [alice\n")
+    with pytest.raises(ConfigError, match=r"YAML syntax error at line \d+, column \d+"):
+        load_config(bad)
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_non_mapping_document_is_reported(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(path)
+
+
+def test_several_problems_are_all_listed():
+    data = with_change("prefix", "X")
+    data["account"] = "abc"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "p.yaml")
+    assert "2 problem(s)" in str(caught.value)
+
+
+def test_schema_file_is_in_sync_with_the_model():
+    assert SCHEMA_FILE.read_text() == render_schema(), "run `make schema` to regenerate config/platform.schema.json"
+
+
+def test_example_yaml_points_editors_at_the_schema():
+    first_line = (ROOT / "config" / "platform.yaml").read_text().splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=./platform.schema.json"
+
+
+def test_example_validates_against_the_exported_schema():
+    import jsonschema
+
+    jsonschema.validate(EXAMPLE, json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_field_reference_is_in_sync_and_complete():
+    from stacks.config import PlatformConfig
+    from tools.export_schema import DOCS_FILE, render_docs
+
+    docs = DOCS_FILE.read_text()
+    assert docs == render_docs(), "run `make schema` to regenerate docs/config.md"
+    for name, field in PlatformConfig.model_fields.items():
+        assert f"| `{name}` |" in docs
+    assert "| `teams[].use_cases[].endpoint.deployment.canary_percent` |" in docs
+    assert "| `network.subnet_ids` |" in docs
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("prefix: mlp\nteams: []\n", "teams: [] is not allowed"),
+        ("prefix: [unclosed\n", "YAML syntax error at line"),
+    ],
+)
+def test_cli_prints_one_message_and_no_traceback(tmp_path, content, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "CDK_CONTEXT_JSON": json.dumps({"config": str(config)})},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
