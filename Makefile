@@ -33,6 +33,7 @@ test: install
 
 deploy: install
 	$(CDK) deploy --all -c config=$(CONFIG)
+	$(PY) -m tools.record_deployment $(CONFIG)
 
 diff: install
 	$(CDK) diff --all -c config=$(CONFIG)

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 
 from stacks.app_builder import build_platform
 from stacks.config import ConfigError, load_config
+from stacks.replacement_guard import check_against_lock
 
 DEFAULT_CONFIG = "config/platform.yaml"
 
@@ -20,6 +21,7 @@ def main() -> int:
     path = app.node.try_get_context("config") or DEFAULT_CONFIG
     try:
         config = load_config(path)
+        check_against_lock(config, path)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
