@@ -1,0 +1,265 @@
+"""The data scientist's command for the team's experiment pipeline (boto3; credentials from the environment).
+
+Commands:
+- ``upload-data --bucket B [--rows N]``: generate data and upload it where the pipeline reads by default;
+- ``start --pipeline NAME [--param Name=Value ...] [--follow]``: start an execution; parameter names and
+  values are checked against the pipeline definition first;
+- ``follow --execution ARN``: print each step's status as it changes until the execution ends;
+- ``versions --group NAME``: the group's model versions, newest first, with test AUC and approval status;
+- ``approve`` / ``reject --group NAME --version N --comment TEXT``: set a version's approval status.
+
+``python -m pipeline_code.cli --help`` lists them; every command takes ``--region``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from datetime import datetime
+
+from pipeline_code import split
+from pipeline_code.definition import DATA_PREFIX, PARAMETERS, TRAINING_PATHS
+
+TERMINAL_EXECUTION_STATES = ("Succeeded", "Failed", "Stopped")
+PARAMETER_TYPES = {name: kind for name, kind, _, _ in PARAMETERS}
+
+
+class CliError(ValueError):
+    """A request the command refuses before calling AWS."""
+
+
+def _automl_objectives() -> tuple:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("AutoMLMetricEnum").enum)
+
+
+def parse_parameters(pairs: list) -> dict:
+    """``["Name=Value", ...]`` -> dict, checked against the declared parameters and their allowed values."""
+    values = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise CliError(f"parameter {pair!r} is not Name=Value")
+        if name not in PARAMETER_TYPES:
+            raise CliError(f"unknown parameter {name!r}; the pipeline declares {', '.join(PARAMETER_TYPES)}")
+        kind = PARAMETER_TYPES[name]
+        try:
+            if kind == "Integer":
+                int(value)
+            elif kind == "Float":
+                float(value)
+        except ValueError:
+            raise CliError(f"parameter {name} must be {kind.lower()}, got {value!r}")
+        values[name] = value
+    if "TrainingPath" in values and values["TrainingPath"] not in TRAINING_PATHS:
+        raise CliError(f"TrainingPath must be one of {', '.join(TRAINING_PATHS)}")
+    if "SplitMode" in values and values["SplitMode"] not in split.MODES:
+        raise CliError(f"SplitMode must be one of {', '.join(split.MODES)}")
+    if "AutoMLObjective" in values and values["AutoMLObjective"] not in _automl_objectives():
+        raise CliError(f"AutoMLObjective must be one of {', '.join(_automl_objectives())}")
+    fraction_names = ("TrainFraction", "ValidationFraction", "TestFraction")
+    if any(n in values for n in fraction_names):
+        defaults = {name: default for name, _, default, _ in PARAMETERS}
+        fractions = tuple(float(values.get(n, defaults[n])) for n in fraction_names)
+        try:
+            split.check_fractions(fractions)
+        except split.SplitError as error:
+            raise CliError(str(error))
+    return values
+
+
+def start(client, pipeline: str, parameters: dict, display_name: str | None = None) -> str:
+    """Start an execution; returns its ARN."""
+    request = {
+        "PipelineName": pipeline,
+        "PipelineParameters": [{"Name": k, "Value": v} for k, v in sorted(parameters.items())],
+    }
+    if display_name:
+        request["PipelineExecutionDisplayName"] = display_name
+    return client.start_pipeline_execution(**request)["PipelineExecutionArn"]
+
+
+def step_rows(client, execution_arn: str) -> list:
+    """(step name, status, start, end, failure reason) of every step started so far, oldest first."""
+    rows = []
+    paginator = client.get_paginator("list_pipeline_execution_steps")
+    for page in paginator.paginate(PipelineExecutionArn=execution_arn, SortOrder="Ascending"):
+        for step in page["PipelineExecutionSteps"]:
+            rows.append(
+                (
+                    step["StepName"],
+                    step.get("StepStatus", "Unknown"),
+                    step.get("StartTime"),
+                    step.get("EndTime"),
+                    step.get("FailureReason", ""),
+                )
+            )
+    return rows
+
+
+def _duration(start_time, end_time) -> str:
+    if not start_time:
+        return ""
+    end = end_time or datetime.now(start_time.tzinfo)
+    seconds = int((end - start_time).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def follow(client, execution_arn: str, out=sys.stdout, poll_seconds: float = 30.0, sleep=time.sleep) -> str:
+    """Print a line whenever a step's status changes; returns the execution's final status."""
+    seen = {}
+    while True:
+        status = client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
+        for name, step_status, start_time, end_time, reason in step_rows(client, execution_arn):
+            if seen.get(name) != step_status:
+                seen[name] = step_status
+                detail = f" - {reason}" if reason else ""
+                out.write(f"{name:<28} {step_status:<10} {_duration(start_time, end_time):>8}{detail}\n")
+        done = sum(1 for s in seen.values() if s in ("Succeeded", "Failed", "Stopped"))
+        out.write(f"[{status}] {done}/{len(seen)} steps finished\n")
+        out.flush()
+        if status in TERMINAL_EXECUTION_STATES:
+            return status
+        sleep(poll_seconds)
+
+
+def versions(client, group: str) -> list:
+    """Model versions of ``group``, newest first, as dicts for display."""
+    result = []
+    paginator = client.get_paginator("list_model_packages")
+    for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"):
+        for summary in page["ModelPackageSummaryList"]:
+            detail = client.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            metadata = detail.get("CustomerMetadataProperties", {})
+            metrics = detail.get("ModelMetrics", {})
+            result.append(
+                {
+                    "version": summary.get("ModelPackageVersion"),
+                    "approval": summary.get("ModelApprovalStatus", ""),
+                    "created": summary.get("CreationTime"),
+                    "test_auc": metadata.get("TestAUC", ""),
+                    "path": metadata.get("TrainingPath", ""),
+                    "bias_report": bool(metrics.get("Bias")),
+                    "explainability_report": bool(metrics.get("Explainability")),
+                    "arn": summary["ModelPackageArn"],
+                    "comment": detail.get("ApprovalDescription", ""),
+                }
+            )
+    return result
+
+
+def format_versions(rows: list) -> str:
+    lines = [f"{'version':>7}  {'approval':<22} {'test AUC':<10} {'path':<8} reports  comment"]
+    for row in rows:
+        reports = ("B" if row["bias_report"] else "-") + ("E" if row["explainability_report"] else "-")
+        lines.append(
+            f"{row['version']!s:>7}  {row['approval']:<22} {row['test_auc']!s:<10} {row['path']:<8} "
+            f"{reports:<8} {row['comment']}"
+        )
+    return "\n".join(lines)
+
+
+def set_approval(client, group: str, version: int, approved: bool, comment: str) -> str:
+    """Approve or reject version ``version`` of ``group`` with ``comment``; returns the package ARN."""
+    if not comment.strip():
+        raise CliError("a comment is required when approving or rejecting")
+    arn = None
+    for row in versions(client, group):
+        if row["version"] == version:
+            arn = row["arn"]
+    if arn is None:
+        raise CliError(f"group {group!r} has no version {version}")
+    client.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Approved" if approved else "Rejected",
+        ApprovalDescription=comment,
+    )
+    return arn
+
+
+def upload_data(s3_client, bucket: str, rows: int, seed: int, prefix: str = DATA_PREFIX) -> list:
+    """Generate data and upload ``transactions.csv`` and ``customers.csv``; returns the S3 URIs."""
+    from pipeline_code.generate import generate
+
+    customers, transactions = generate(rows, seed=seed)
+    uris = []
+    for name, frame, options in (
+        ("customers.csv", customers, {}),
+        ("transactions.csv", transactions, {"date_format": "%Y-%m-%dT%H:%M:%S"}),
+    ):
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, **options)
+        key = f"{prefix}/{name}"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().encode("utf-8"))
+        uris.append(f"s3://{bucket}/{key}")
+    return uris
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_code.cli", description=__doc__.split("\n")[0])
+    parser.add_argument("--region", default=None, help="AWS region (default: from the environment)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    upload = commands.add_parser("upload-data", help="generate data and upload it to the team bucket")
+    upload.add_argument("--bucket", required=True)
+    upload.add_argument("--rows", type=int, default=200_000)
+    upload.add_argument("--seed", type=int, default=0)
+
+    start_parser = commands.add_parser("start", help="start a pipeline execution")
+    start_parser.add_argument("--pipeline", required=True)
+    start_parser.add_argument("--param", action="append", default=[], metavar="Name=Value")
+    start_parser.add_argument("--display-name", default=None)
+    start_parser.add_argument("--follow", action="store_true", help="follow the execution until it ends")
+
+    follow_parser = commands.add_parser("follow", help="follow an execution's steps")
+    follow_parser.add_argument("--execution", required=True, help="pipeline execution ARN")
+    follow_parser.add_argument("--poll-seconds", type=float, default=30.0)
+
+    versions_parser = commands.add_parser("versions", help="list the group's model versions")
+    versions_parser.add_argument("--group", required=True)
+
+    for name, text in (("approve", "approve a model version"), ("reject", "reject a model version")):
+        decision = commands.add_parser(name, help=text)
+        decision.add_argument("--group", required=True)
+        decision.add_argument("--version", type=int, required=True)
+        decision.add_argument("--comment", required=True)
+    return parser
+
+
+def main(argv: list | None = None, session=None) -> int:
+    args = build_parser().parse_args(argv)
+    if session is None:
+        import boto3
+
+        session = boto3.session.Session(region_name=args.region)
+    try:
+        if args.command == "upload-data":
+            for uri in upload_data(session.client("s3"), args.bucket, args.rows, args.seed):
+                print(uri)
+            return 0
+        client = session.client("sagemaker")
+        if args.command == "start":
+            arn = start(client, args.pipeline, parse_parameters(args.param), args.display_name)
+            print(arn)
+            if args.follow:
+                return 0 if follow(client, arn) == "Succeeded" else 1
+            return 0
+        if args.command == "follow":
+            return 0 if follow(client, args.execution, poll_seconds=args.poll_seconds) == "Succeeded" else 1
+        if args.command == "versions":
+            print(format_versions(versions(client, args.group)))
+            return 0
+        arn = set_approval(client, args.group, args.version, args.command == "approve", args.comment)
+        print(f"{'approved' if args.command == 'approve' else 'rejected'} {arn}")
+        return 0
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

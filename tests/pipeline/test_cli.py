@@ -1,0 +1,143 @@
+"""The data scientist's command: moto for the registry, pipelines and S3; botocore Stubber for step listing."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from pipeline_code import cli
+from pipeline_code.definition import definition_json, render
+from pipeline_code.images import region_images
+
+REGION = "eu-west-1"
+GROUP = "mlp-fraud-fraud-detection"
+ROLE = "arn:aws:iam::123456789012:role/team"
+
+
+@pytest.fixture
+def session(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        yield boto3.session.Session(region_name=REGION)
+
+
+def register_versions(client, count: int) -> None:
+    client.create_model_package_group(ModelPackageGroupName=GROUP)
+    for index in range(count):
+        client.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": "img", "ModelDataUrl": f"s3://b/m{index}.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelMetrics={"Bias": {"Report": {"ContentType": "application/json", "S3Uri": "s3://b/analysis.json"}}},
+            CustomerMetadataProperties={"TestAUC": f"0.9{index}", "TrainingPath": "AutoML"},
+        )
+
+
+def test_versions_are_listed_newest_first_with_metrics(session, capsys):
+    register_versions(session.client("sagemaker"), 3)
+    assert cli.main(["versions", "--group", GROUP], session=session) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["version", "approval", "test"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert "0.92" in lines[1] and "PendingManualApproval" in lines[1] and "B-" in lines[1]
+
+
+@pytest.mark.parametrize(("command", "status"), [("approve", "Approved"), ("reject", "Rejected")])
+def test_approval_sets_status_and_comment(session, command, status):
+    client = session.client("sagemaker")
+    register_versions(client, 2)
+    code = cli.main([command, "--group", GROUP, "--version", "2", "--comment", "checked bias report"], session=session)
+    assert code == 0
+    rows = {row["version"]: row for row in cli.versions(client, GROUP)}
+    assert rows[2]["approval"] == status and rows[2]["comment"] == "checked bias report"
+    assert rows[1]["approval"] == "PendingManualApproval"
+
+
+def test_approval_of_a_missing_version_is_refused(session, capsys):
+    register_versions(session.client("sagemaker"), 1)
+    assert cli.main(["approve", "--group", GROUP, "--version", "7", "--comment", "ok"], session=session) == 2
+    assert "has no version 7" in capsys.readouterr().err
+
+
+def test_start_passes_checked_parameters(session):
+    client = session.client("sagemaker")
+    body = render(definition_json(), {"BucketName": "b", "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP,
+                                      "KmsKeyArn": "k", **region_images(REGION)})
+    client.create_pipeline(PipelineName="fraud", PipelineDefinition=body, RoleArn=ROLE)
+    arn = cli.start(client, "fraud", cli.parse_parameters(["TrainingPath=XGBoost", "SplitMode=by_key"]))
+    described = client.describe_pipeline_execution(PipelineExecutionArn=arn)
+    assert described["PipelineExecutionArn"] == arn
+    assert ":pipeline/fraud/execution/" in arn
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (["Nope=1"], "unknown parameter 'Nope'"),
+        (["TrainingPath=Linear"], "TrainingPath must be one of AutoML, XGBoost"),
+        (["SplitMode=shuffled"], "SplitMode must be one of"),
+        (["AutoMLObjective=Speed"], "AutoMLObjective must be one of"),
+        (["SplitSeed=1.5"], "SplitSeed must be integer"),
+        (["TrainFraction=0.9"], "fractions must sum to 1"),
+        (["TrainingPath"], "is not Name=Value"),
+    ],
+)
+def test_bad_parameters_are_refused_before_calling_aws(pairs, message):
+    with pytest.raises(cli.CliError, match=message):
+        cli.parse_parameters(pairs)
+
+
+def test_follow_prints_each_status_change_until_the_end():
+    client = boto3.client("sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/fraud/execution/abc"
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    polls = [
+        ("Executing", [("SplitData", "Executing", None)]),
+        ("Executing", [("SplitData", "Succeeded", 95), ("AutoMLTrain", "Executing", None)]),
+        ("Failed", [("SplitData", "Succeeded", 95), ("AutoMLTrain", "Failed", 30)]),
+    ]
+    with Stubber(client) as stubber:
+        for status, steps in polls:
+            stubber.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": status},
+                                 {"PipelineExecutionArn": arn})
+            summaries = []
+            for name, step_status, seconds in reversed(steps):
+                summary = {"StepName": name, "StepStatus": step_status, "StartTime": start}
+                if seconds is not None:
+                    summary["EndTime"] = start + datetime.timedelta(seconds=seconds)
+                if step_status == "Failed":
+                    summary["FailureReason"] = "ResourceLimitExceeded"
+                summaries.append(summary)
+            stubber.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": summaries[::-1]},
+                                 {"PipelineExecutionArn": arn, "SortOrder": "Ascending"})
+        out = io.StringIO()
+        final = cli.follow(client, arn, out=out, poll_seconds=0, sleep=lambda _: None)
+        stubber.assert_no_pending_responses()
+    lines = out.getvalue().splitlines()
+    assert final == "Failed"
+    assert [line.split()[:2] for line in lines if not line.startswith("[")] == [
+        ["SplitData", "Executing"], ["SplitData", "Succeeded"], ["AutoMLTrain", "Executing"], ["AutoMLTrain", "Failed"],
+    ]
+    assert "1m35s" in lines[2] and "ResourceLimitExceeded" in lines[-2]
+    assert lines[-1] == "[Failed] 2/2 steps finished"
+
+
+def test_upload_data_puts_both_tables_where_the_pipeline_reads(session):
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="team", CreateBucketConfiguration={"LocationConstraint": REGION})
+    assert cli.main(["upload-data", "--bucket", "team", "--rows", "500"], session=session) == 0
+    default_uri = json.loads(definition_json())["Parameters"][0]["DefaultValue"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="team")["Contents"]}
+    assert keys == {"pipeline/data/raw/customers.csv", "pipeline/data/raw/transactions.csv"}
+    assert default_uri == "s3://${BucketName}/pipeline/data/raw"

@@ -1,0 +1,287 @@
+"""The pipeline definition: structure, references, parameters, graph, API shapes, determinism."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+
+from pipeline_code import definition
+from pipeline_code.images import IMAGES, region_images
+from tests.pipeline import definition_rules as rules
+
+EXPRESSION = {
+    "oneOf": [
+        {"type": "object", "properties": {"Get": {"type": "string"}}, "required": ["Get"], "additionalProperties": False},
+        {
+            "type": "object",
+            "properties": {
+                "Std:Join": {
+                    "type": "object",
+                    "properties": {"On": {"type": "string"}, "Values": {"type": "array"}},
+                    "required": ["On", "Values"],
+                    "additionalProperties": False,
+                }
+            },
+            "required": ["Std:Join"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "Std:JsonGet": {
+                    "type": "object",
+                    "properties": {"PropertyFile": {"$ref": "#/definitions/get"}, "Path": {"type": "string"}},
+                    "required": ["PropertyFile", "Path"],
+                    "additionalProperties": False,
+                }
+            },
+            "required": ["Std:JsonGet"],
+            "additionalProperties": False,
+        },
+    ]
+}
+SCALAR = {"anyOf": [{"type": ["string", "number", "boolean"]}, EXPRESSION]}
+ENVELOPE_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "definitions": {
+        "get": EXPRESSION["oneOf"][0],
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9\\-_]{1,64}$"},
+        "parameter": {
+            "type": "object",
+            "properties": {
+                "Name": {"$ref": "#/definitions/name"},
+                "Type": {"enum": ["String", "Integer", "Float", "Boolean"]},
+                "DefaultValue": {"type": ["string", "number", "boolean"]},
+            },
+            "required": ["Name", "Type"],
+            "additionalProperties": False,
+        },
+        "condition": {
+            "type": "object",
+            "properties": {
+                "Type": {"enum": ["Equals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo"]},
+                "LeftValue": SCALAR,
+                "RightValue": SCALAR,
+            },
+            "required": ["Type", "LeftValue", "RightValue"],
+            "additionalProperties": False,
+        },
+        "step": {
+            "type": "object",
+            "properties": {
+                "Name": {"$ref": "#/definitions/name"},
+                "Type": {"enum": ["Processing", "Training", "Tuning", "Transform", "Model", "AutoML",
+                                  "RegisterModel", "Condition", "Fail"]},
+                "Arguments": {"type": "object"},
+                "DependsOn": {"type": "array", "items": {"$ref": "#/definitions/name"}},
+                "PropertyFiles": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "PropertyFileName": {"$ref": "#/definitions/name"},
+                            "OutputName": {"type": "string"},
+                            "FilePath": {"type": "string"},
+                        },
+                        "required": ["PropertyFileName", "OutputName", "FilePath"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "required": ["Name", "Type", "Arguments"],
+            "additionalProperties": False,
+            "allOf": [
+                {
+                    "if": {"properties": {"Type": {"const": "Condition"}}},
+                    "then": {
+                        "properties": {
+                            "Arguments": {
+                                "type": "object",
+                                "properties": {
+                                    "Conditions": {"type": "array", "minItems": 1,
+                                                   "items": {"$ref": "#/definitions/condition"}},
+                                    "IfSteps": {"type": "array", "items": {"$ref": "#/definitions/step"}},
+                                    "ElseSteps": {"type": "array", "items": {"$ref": "#/definitions/step"}},
+                                },
+                                "required": ["Conditions"],
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                {
+                    "if": {"properties": {"Type": {"const": "Fail"}}},
+                    "then": {
+                        "properties": {
+                            "Arguments": {
+                                "type": "object",
+                                "properties": {"ErrorMessage": SCALAR},
+                                "required": ["ErrorMessage"],
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+            ],
+        },
+    },
+    "type": "object",
+    "properties": {
+        "Version": {"enum": ["2020-12-01"]},
+        "Metadata": {"type": "object"},
+        "Parameters": {"type": "array", "items": {"$ref": "#/definitions/parameter"}},
+        "PipelineExperimentConfig": {
+            "type": "object",
+            "properties": {"ExperimentName": SCALAR, "TrialName": SCALAR},
+            "additionalProperties": False,
+        },
+        "Steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/step"}},
+    },
+    "required": ["Version", "Steps"],
+    "additionalProperties": False,
+}
+"""The public pipeline-definition JSON schema's envelope, extended to the step types, functions and fields
+SageMaker accepts today (see docs/pipeline.md, "Definition checks"); step Arguments are checked against the
+API model by ``definition_rules``."""
+
+
+@pytest.fixture(scope="module")
+def built():
+    return definition.build_definition()
+
+
+def step_named(built_definition, name):
+    return next(step for step, _ in rules.all_steps(built_definition["Steps"]) if step["Name"] == name)
+
+
+def test_definition_matches_the_envelope_schema(built):
+    jsonschema.validate(built, ENVELOPE_SCHEMA)
+
+
+def test_step_arguments_fit_the_sagemaker_api_model(built):
+    assert rules.argument_problems(built) == []
+
+
+def test_every_reference_points_at_a_declared_parameter_step_and_property(built):
+    assert rules.reference_problems(built) == []
+
+
+def test_graph_is_acyclic_with_unique_names_and_no_cross_branch_references(built):
+    assert rules.graph_problems(built) == []
+
+
+def test_every_declared_parameter_is_used(built):
+    used = {p.split(".", 1)[1] for p in rules.gets(built) if p.startswith("Parameters.")}
+    assert used == set(definition.PARAMETER_NAMES)
+
+
+def test_each_branch_ends_in_register_or_fail(built):
+    for prefix in definition.TRAINING_PATHS:
+        check = step_named(built, f"{prefix}CheckQuality")
+        assert [s["Type"] for s in check["Arguments"]["IfSteps"]] == ["RegisterModel"]
+        assert [s["Type"] for s in check["Arguments"]["ElseSteps"]] == ["Fail"]
+        register = check["Arguments"]["IfSteps"][0]["Arguments"]
+        assert register["ModelApprovalStatus"] == "PendingManualApproval"
+        assert register["ModelPackageGroupName"] == "${ModelPackageGroupName}"
+        assert set(register["ModelMetrics"]) == {"ModelQuality", "Bias", "Explainability"}
+        assert register["MetadataProperties"] == {"GeneratedBy": {"Get": "Execution.PipelineExecutionArn"}}
+        condition = check["Arguments"]["Conditions"][0]
+        assert condition["RightValue"] == {"Get": "Parameters.MinimumTestAUC"}
+        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == definition.QUALITY_METRIC_PATH
+
+
+def test_automl_runs_in_ensembling_mode_on_train_and_validation(built):
+    arguments = step_named(built, "AutoMLTrain")["Arguments"]
+    assert arguments["AutoMLJobConfig"]["Mode"] == "ENSEMBLING"
+    assert [c["ChannelType"] for c in arguments["InputDataConfig"]] == ["training", "validation"]
+    assert arguments["AutoMLJobObjective"] == {"MetricName": {"Get": "Parameters.AutoMLObjective"}}
+
+
+def test_xgboost_trains_best_tuned_values_under_debugger_rules(built):
+    train = step_named(built, "XGBoostTrain")["Arguments"]
+    rule_names = {r["RuleConfigurationName"] for r in train["DebugRuleConfigurations"]}
+    assert rule_names == {"LossNotDecreasing", "Overfit"}
+    tuned = {k for k, v in train["HyperParameters"].items() if isinstance(v, dict)}
+    ranges = step_named(built, "XGBoostTune")["Arguments"]["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    assert tuned == {r["Name"] for kind in ranges.values() for r in kind}
+
+
+def test_clarify_reads_a_config_built_at_run_time(built):
+    for prefix in definition.TRAINING_PATHS:
+        clarify = step_named(built, f"{prefix}Clarify")["Arguments"]
+        config_input = next(i for i in clarify["ProcessingInputs"] if i["InputName"] == "analysis_config")
+        assert config_input["S3Input"]["S3Uri"] == definition.processing_output(f"{prefix}ClarifyConfig", "config")
+        assert clarify["AppSpecification"] == {"ImageUri": "${ClarifyImage}"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem_check", "expected"),
+    [
+        (lambda d: d["Steps"][1]["Arguments"]["IfSteps"][2]["Arguments"].update(ModelName={"Get": "Steps.Nope.ModelName"}),
+         rules.reference_problems, "no step named 'Nope'"),
+        (lambda d: d["Parameters"].pop(0), rules.reference_problems, "parameter 'InputDataUri' is not declared"),
+        (lambda d: d["Steps"][1]["Arguments"]["IfSteps"][2]["Arguments"].update(ModelName={"Get": "Steps.AutoMLModel.ModelNam"}),
+         rules.reference_problems, "has no member 'ModelNam'"),
+        (lambda d: d["Steps"][1]["Arguments"]["IfSteps"][3]["Arguments"]["ProcessingInputs"][1]["S3Input"].update(
+            S3Uri=definition.processing_output("SplitData", "tset")), rules.reference_problems, "declares no output 'tset'"),
+        (lambda d: d["Steps"][0]["Arguments"].update(ProcessingJobTimeout=5), rules.argument_problems,
+         "has no field 'ProcessingJobTimeout'"),
+        (lambda d: d["Steps"][0]["Arguments"].pop("RoleArn"), rules.argument_problems, "required field 'RoleArn'"),
+        (lambda d: d["Steps"][0].update(DependsOn=["AutoMLTrain"]), rules.graph_problems, "cycle"),
+        (lambda d: d["Steps"][1]["Arguments"]["IfSteps"][2]["Arguments"].update(
+            ModelName={"Get": "Steps.XGBoostModel.ModelName"}), rules.graph_problems, "in a branch"),
+    ],
+)
+def test_the_checks_catch_broken_definitions(built, mutate, problem_check, expected):
+    broken = copy.deepcopy(built)
+    mutate(broken)
+    assert any(expected in problem for problem in problem_check(broken)), problem_check(broken)
+
+
+def test_json_is_deterministic_and_uses_only_known_placeholders():
+    first, second = definition.definition_json(), definition.definition_json()
+    assert first == second
+    assert definition.placeholders_in(first) == set(definition.PLACEHOLDERS)
+    assert first.count("${") == len(definition.PLACEHOLDER_PATTERN.findall(first))
+
+
+def test_render_fills_every_placeholder_and_keeps_valid_json():
+    values = {
+        "BucketName": "team-bucket",
+        "ExecutionRoleArn": "arn:aws:iam::111111111111:role/team",
+        "ModelPackageGroupName": "mlp-team-fraud",
+        "KmsKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/abc",
+        **region_images("eu-west-1"),
+    }
+    rendered = json.loads(definition.render(definition.definition_json(), values))
+    split = rendered["Steps"][0]["Arguments"]
+    assert split["AppSpecification"]["ImageUri"].startswith("141502667606.dkr.ecr.eu-west-1.amazonaws.com/")
+    assert split["RoleArn"] == values["ExecutionRoleArn"]
+    assert "${" not in json.dumps(rendered)
+    with pytest.raises(KeyError, match="KmsKeyArn"):
+        definition.render(definition.definition_json(), {k: v for k, v in values.items() if k != "KmsKeyArn"})
+
+
+def test_every_image_placeholder_is_used():
+    text = definition.definition_json()
+    assert {image.placeholder for image in IMAGES} <= definition.placeholders_in(text)
+
+
+def test_parameter_defaults_have_their_declared_types():
+    python_types = {"String": str, "Integer": int, "Float": float}
+    for name, kind, default, _ in definition.PARAMETERS:
+        assert isinstance(default, python_types[kind]) and not isinstance(default, bool), name
+    fractions = [d for n, _, d, _ in definition.PARAMETERS if n.endswith("Fraction")]
+    assert sum(fractions) == pytest.approx(1.0)
+
+
+def test_docs_list_every_parameter_with_its_default():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "pipeline.md").read_text()
+    for name, kind, default, _ in definition.PARAMETERS:
+        shown = "s3://<team bucket>/pipeline/data/raw" if name == "InputDataUri" else default
+        assert f"| `{name}` | {kind} | `{shown}` |" in docs, name
