@@ -1,0 +1,1 @@
+"""Custom resource that empties a Studio domain (or some of its user profiles) before CloudFormation deletes it."""
