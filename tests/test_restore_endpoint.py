@@ -1,0 +1,159 @@
+"""`python -m tools.restore_endpoint NAME` brings back what the reaper deleted, from the name alone (moto)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from common import tags
+from idle_endpoint_reaper import reaper, report, settings
+from idle_endpoint_reaper.restore_record import parameter_name
+from tools import restore_endpoint
+
+REGION = "us-east-1"
+PREFIX = "mlp"
+NAME = "mlp-fraud-idle"
+CONFIG = "mlp-fraud-idle-v3-abc123"
+MODEL = "mlp-fraud-idle-v3"
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+ENDPOINT_TAGS = {
+    tags.MANAGED_BY: tags.MANAGED_BY_VALUE,
+    tags.PLATFORM: PREFIX,
+    tags.TEAM: "fraud",
+    tags.MODEL_PACKAGE_ARN: "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlp-fraud-idle/3",
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch):
+    """No test may reach AWS."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def reaped():
+    """An endpoint with an autoscaled variant, deleted by a real (non-dry) reaper run."""
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+        sagemaker.create_model(
+            ModelName=MODEL, ExecutionRoleArn="arn:aws:iam::123456789012:role/m", PrimaryContainer={"Image": "image:1"}
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=CONFIG,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": MODEL,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        sagemaker.create_endpoint(
+            EndpointName=NAME,
+            EndpointConfigName=CONFIG,
+            Tags=[{"Key": k, "Value": v} for k, v in ENDPOINT_TAGS.items()],
+        )
+        autoscaling.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=f"endpoint/{NAME}/variant/AllTraffic",
+            ScalableDimension=VARIANT_DIMENSION,
+            MinCapacity=1,
+            MaxCapacity=3,
+        )
+        clients = reaper.Clients(
+            sagemaker=sagemaker,
+            cloudwatch=boto3.client("cloudwatch", region_name=REGION),
+            autoscaling=autoscaling,
+            ssm=boto3.client("ssm", region_name=REGION),
+        )
+        config = settings.ReaperConfig(PREFIX, settings.TeamPolicy(24, 24, False), max_deletions_per_run=5)
+        run = reaper.reap(clients, config, datetime.now(timezone.utc) + timedelta(hours=30))
+        assert [o.endpoint for o in run.by_action(report.DELETED)] == [NAME]
+        yield clients
+
+
+def endpoint_tags(sagemaker, name: str) -> dict[str, str]:
+    arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+    return {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def test_restore_recreates_the_endpoint_from_its_last_config_with_its_tags(reaped, capsys):
+    assert restore_endpoint.main([NAME]) == 0
+
+    described = reaped.sagemaker.describe_endpoint(EndpointName=NAME)
+    assert described["EndpointConfigName"] == CONFIG
+    assert endpoint_tags(reaped.sagemaker, NAME) == ENDPOINT_TAGS
+    out = capsys.readouterr().out
+    assert f"endpoint config: {CONFIG}" in out
+    assert f"autoscaling target deregistered at deletion: endpoint/{NAME}/variant/AllTraffic (min 1, max 3)" in out
+    with pytest.raises(reaped.ssm.exceptions.ParameterNotFound):
+        reaped.ssm.get_parameter(Name=parameter_name(NAME))
+
+
+def test_a_second_restore_finds_nothing_to_restore(reaped, capsys):
+    assert restore_endpoint.main([NAME]) == 0
+    assert restore_endpoint.main([NAME]) == 1
+    assert "no restore record for 'mlp-fraud-idle'" in capsys.readouterr().err
+
+
+def test_unknown_endpoint_has_no_record(reaped, capsys):
+    assert restore_endpoint.main(["mlp-fraud-never-existed"]) == 1
+    assert "no restore record" in capsys.readouterr().err
+
+
+def test_an_endpoint_that_exists_again_is_not_touched(reaped, capsys):
+    reaped.sagemaker.create_endpoint(EndpointName=NAME, EndpointConfigName=CONFIG)
+
+    assert restore_endpoint.main([NAME]) == 1
+    assert "exists already (status InService)" in capsys.readouterr().err
+    reaped.ssm.get_parameter(Name=parameter_name(NAME))
+
+
+def test_a_deleted_config_or_model_is_reported_before_anything_is_created(reaped, capsys):
+    reaped.sagemaker.delete_model(ModelName=MODEL)
+    assert restore_endpoint.main([NAME]) == 1
+    assert f"model {MODEL!r} of config {CONFIG!r} no longer exists" in capsys.readouterr().err
+
+    reaped.sagemaker.delete_endpoint_config(EndpointConfigName=CONFIG)
+    assert restore_endpoint.main([NAME]) == 1
+    assert f"endpoint config {CONFIG!r} no longer exists" in capsys.readouterr().err
+    assert reaped.sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_dry_run_changes_nothing(reaped, capsys):
+    assert restore_endpoint.main([NAME, "--dry-run"]) == 0
+
+    assert "dry run: nothing was changed" in capsys.readouterr().out
+    assert reaped.sagemaker.list_endpoints()["Endpoints"] == []
+    reaped.ssm.get_parameter(Name=parameter_name(NAME))
+
+
+def test_keep_until_makes_the_reaper_keep_the_restored_endpoint(reaped):
+    assert restore_endpoint.main([NAME, "--keep-until", "2999-12-31"]) == 0
+    assert endpoint_tags(reaped.sagemaker, NAME)[tags.KEEP_UNTIL] == "2999-12-31"
+
+    config = settings.ReaperConfig(PREFIX, settings.TeamPolicy(24, 0, False), max_deletions_per_run=5)
+    run = reaper.reap(reaped, config, datetime.now(timezone.utc) + timedelta(hours=30))
+
+    assert [(o.endpoint, o.reason) for o in run.outcomes] == [(NAME, "opted out: mlops:keep-until=2999-12-31")]
+
+
+def test_an_aws_failure_exits_3(reaped, capsys):
+    with Stubber(reaped.ssm) as ssm_stub:
+        ssm_stub.add_client_error("get_parameter", service_error_code="AccessDeniedException", http_status_code=400)
+
+        assert restore_endpoint.main([NAME], sagemaker=reaped.sagemaker, ssm=reaped.ssm) == 3
+
+    assert "AWS call failed" in capsys.readouterr().err
