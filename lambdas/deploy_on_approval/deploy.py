@@ -1,0 +1,250 @@
+"""Bring one endpoint to the newest Approved version of its model package group.
+
+`reconcile` is the whole decision. It reads the registry and the endpoint first and writes only when
+the endpoint does not already serve (or is not already moving to) the wanted config, so a duplicate,
+late or out-of-order message costs three reads and no write. It never waits for the endpoint: a busy
+endpoint means "try again later", which the caller turns into an SQS retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common.tags import INTENDED_ENDPOINT_CONFIG as INTENDED_TAG
+
+from . import endpoint_spec
+from .messages import REJECTED, ApprovalChange
+from .settings import DeploySettings, UseCaseTarget
+
+logger = logging.getLogger(__name__)
+
+IN_SERVICE = "InService"
+FAILED = "Failed"
+# Statuses in which the endpoint is moving to the config it reports (pending, else current); any other
+# status but InService and Failed (Deleting, OutOfService, UpdateRollbackFailed) waits for a retry.
+MOVING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+
+
+class Action:
+    """What `reconcile` did; the value is the ``action`` field of the structured log line."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    ALREADY_SERVING = "already_serving"
+    RECORDED_INTENT = "already_serving_intended_config_recorded"
+    ALREADY_IN_PROGRESS = "already_in_progress"
+    ENDPOINT_BUSY = "endpoint_busy_retry_later"
+    REPLACING_FAILED = "deleted_failed_endpoint_retry_later"
+    NO_APPROVED_VERSION = "no_approved_version_endpoint_left_as_is"
+
+
+RETRY_ACTIONS = frozenset({Action.ENDPOINT_BUSY, Action.REPLACING_FAILED})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str
+    version: int | None = None
+    endpoint_config: str | None = None
+    endpoint_status: str | None = None
+
+    @property
+    def retry(self) -> bool:
+        """The message must come back later (the endpoint was busy or is being replaced)."""
+        return self.action in RETRY_ACTIONS
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    arn: str
+    version: int
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message", "")
+
+
+def is_already_exists(error: ClientError) -> bool:
+    """SageMaker's answer to creating a name that exists: 'Cannot create already existing ...'."""
+    message = _error_message(error).lower()
+    return _error_code(error) in ("ValidationException", "ResourceInUse", "ResourceInUseException") and (
+        "already exist" in message
+    )
+
+
+def _is_missing(error: ClientError) -> bool:
+    message = _error_message(error).lower()
+    return _error_code(error) == "ValidationException" and ("could not find" in message or "not found" in message)
+
+
+def _is_busy(error: ClientError) -> bool:
+    message = _error_message(error).lower()
+    return _error_code(error) == "ValidationException" and (
+        "in-progress" in message or "in progress" in message or "cannot update" in message
+    )
+
+
+def _version_from_arn(arn: str) -> int:
+    return int(arn.rsplit("/", 1)[-1])
+
+
+def newest_approved_version(sagemaker: Any, group: str) -> PackageVersion | None:
+    """The newest Approved version of `group`, by creation time, asked of the registry itself."""
+    response = sagemaker.list_model_packages(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
+    )
+    summaries = response.get("ModelPackageSummaryList", [])
+    if not summaries:
+        return None
+    newest = summaries[0]
+    arn = newest["ModelPackageArn"]
+    return PackageVersion(arn=arn, version=int(newest.get("ModelPackageVersion") or _version_from_arn(arn)))
+
+
+def describe_endpoint(sagemaker: Any, endpoint: str) -> dict | None:
+    """The endpoint's description, or None when it does not exist."""
+    try:
+        return sagemaker.describe_endpoint(EndpointName=endpoint)
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+
+
+def _create_unless_exists(call: Any, **request: Any) -> None:
+    """Run a Create* call; a name that already exists (a repeated or racing delivery) is success."""
+    try:
+        call(**request)
+    except ClientError as error:
+        if not is_already_exists(error):
+            raise
+
+
+def send_alert(sns: Any, topic_arn: str, subject: str, details: dict[str, Any]) -> None:
+    """Publish a short subject and the details as JSON to the team's alert topic."""
+    sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps(details, indent=2, default=str))
+
+
+def log_outcome(change: ApprovalChange, target: UseCaseTarget, outcome: Outcome) -> None:
+    logger.info(
+        "deploy %s", outcome.action,
+        extra={
+            "group": change.group,
+            "event_version": change.version,
+            "event_status": change.status,
+            "version": outcome.version,
+            "endpoint": target.endpoint,
+            "endpoint_config": outcome.endpoint_config,
+            "endpoint_status": outcome.endpoint_status,
+            "action": outcome.action,
+        },
+    )
+
+
+def reconcile(
+    sagemaker: Any, sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange
+) -> Outcome:
+    """Make `target`'s endpoint serve the newest Approved version of its group, or say why not yet."""
+    newest = newest_approved_version(sagemaker, target.group)
+    endpoint = describe_endpoint(sagemaker, target.endpoint)
+    status = endpoint["EndpointStatus"] if endpoint else None
+
+    if newest is None:
+        if change.status == REJECTED:
+            send_alert(
+                sns,
+                settings.alert_topic_arn,
+                f"{target.endpoint}: no Approved version left, endpoint left as is",
+                {
+                    "team": settings.team,
+                    "model_package_group": target.group,
+                    "rejected_version": change.version,
+                    "rejected_model_package_arn": change.arn,
+                    "endpoint": target.endpoint,
+                    "endpoint_status": status or "absent",
+                    "endpoint_config": endpoint.get("EndpointConfigName") if endpoint else None,
+                    "what_to_do": "Approve a version of the group to deploy it, or delete the endpoint by hand.",
+                },
+            )
+        return Outcome(Action.NO_APPROVED_VERSION, endpoint_status=status)
+
+    wanted = endpoint_spec.endpoint_config_name(settings, target, newest.version)
+    tags = endpoint_spec.endpoint_tags(settings, newest.arn, newest.version, wanted)
+    result = _decide_from_endpoint(sagemaker, endpoint, wanted, newest.version)
+    if result is not None:
+        if result.action == Action.ALREADY_SERVING and _intended_config(sagemaker, endpoint) != wanted:
+            # e.g. an update rolled back and the version it tried was then rejected: the endpoint serves
+            # what is wanted, so record that, or the verifier would keep reporting a rollback.
+            sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tags)
+            return Outcome(Action.RECORDED_INTENT, result.version, wanted, result.endpoint_status)
+        return result
+
+    _create_unless_exists(
+        sagemaker.create_model, **endpoint_spec.create_model_request(settings, target, newest.arn, newest.version)
+    )
+    _create_unless_exists(
+        sagemaker.create_endpoint_config,
+        **endpoint_spec.create_endpoint_config_request(settings, target, newest.arn, newest.version),
+    )
+    if endpoint is None:
+        _create_unless_exists(
+            sagemaker.create_endpoint, EndpointName=target.endpoint, EndpointConfigName=wanted, Tags=tags
+        )
+        return Outcome(Action.CREATED, newest.version, wanted, "absent")
+
+    # The intended config is recorded before the update starts, so the verifier never sees a finished
+    # update without it; if the update call then fails, the retry records the same value again.
+    sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tags)
+    try:
+        sagemaker.update_endpoint(
+            EndpointName=target.endpoint,
+            EndpointConfigName=wanted,
+            DeploymentConfig=endpoint_spec.deployment_config(target),
+        )
+    except ClientError as error:
+        if _is_busy(error):
+            return Outcome(Action.ENDPOINT_BUSY, newest.version, wanted, status)
+        raise
+    return Outcome(Action.UPDATED, newest.version, wanted, status)
+
+
+def _intended_config(sagemaker: Any, endpoint: dict) -> str | None:
+    response = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])
+    return {t["Key"]: t["Value"] for t in response.get("Tags", [])}.get(INTENDED_TAG)
+
+
+def _decide_from_endpoint(sagemaker: Any, endpoint: dict | None, wanted: str, version: int) -> Outcome | None:
+    """An outcome that needs no new config (serving, in progress, busy, failed), or None to deploy."""
+    if endpoint is None:
+        return None
+    status = endpoint["EndpointStatus"]
+    current = endpoint.get("EndpointConfigName")
+    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+
+    if status == FAILED:
+        try:
+            sagemaker.delete_endpoint(EndpointName=endpoint["EndpointName"])
+        except ClientError as error:
+            if not _is_missing(error):
+                raise
+        return Outcome(Action.REPLACING_FAILED, version, wanted, status)
+    if status == IN_SERVICE:
+        if current == wanted:
+            return Outcome(Action.ALREADY_SERVING, version, wanted, status)
+        return None
+    if status in MOVING and wanted == (pending or current):
+        return Outcome(Action.ALREADY_IN_PROGRESS, version, wanted, status)
+    return Outcome(Action.ENDPOINT_BUSY, version, wanted, status)

@@ -1,0 +1,91 @@
+"""Lambda entry point: an SQS FIFO batch of model package approval changes in, partial batch failures out.
+
+Each record is parsed, matched to one of the team's use cases and reconciled (`deploy.reconcile`).
+Unusable or foreign messages are logged and dropped (no writes). A record whose endpoint is busy, or
+whose processing raised, is reported in ``batchItemFailures`` so SQS delivers it again later; after
+the queue's maximum receive count it goes to the dead-letter queue, whose alarm notifies the team.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .deploy import log_outcome, reconcile
+from .messages import APPROVED, REJECTED, UnusableMessage, parse_message
+from .settings import DeploySettings
+
+logger = logging.getLogger(__name__)
+
+_settings: DeploySettings | None = None
+_clients: dict[str, Any] = {}
+
+
+def settings() -> DeploySettings:
+    global _settings
+    if _settings is None:
+        _settings = DeploySettings.from_env(os.environ)
+    return _settings
+
+
+def client(service: str) -> Any:
+    """A boto3 client built on first use and reused across invocations of the same container."""
+    if service not in _clients:
+        import boto3
+        from botocore.config import Config
+
+        _clients[service] = boto3.client(
+            service,
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15),
+        )
+    return _clients[service]
+
+
+def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: DeploySettings) -> bool:
+    """Handle one SQS record; True when it is done, False when it must be delivered again."""
+    try:
+        change = parse_message(record.get("body", ""))
+    except UnusableMessage as exc:
+        logger.warning("ignored unusable message", extra={"action": "ignored", "reason": str(exc)})
+        return True
+    target = config.for_group(change.group)
+    if target is None:
+        logger.warning(
+            "ignored message for a group this team does not own",
+            extra={"action": "ignored", "group": change.group, "version": change.version},
+        )
+        return True
+    if change.status not in (APPROVED, REJECTED):
+        logger.info(
+            "ignored status that does not deploy",
+            extra={"action": "ignored", "group": change.group, "version": change.version, "status": change.status},
+        )
+        return True
+    outcome = reconcile(sagemaker, sns, config, target, change)
+    log_outcome(change, target, outcome)
+    return not outcome.retry
+
+
+def process_batch(records: list[dict[str, Any]], sagemaker: Any, sns: Any, config: DeploySettings) -> dict:
+    """The SQS partial batch response for `records`.
+
+    FIFO order: once a record fails, it and every later record are returned unprocessed, so that no
+    message of a message group overtakes an earlier one.
+    """
+    failures: list[dict[str, str]] = []
+    for index, record in enumerate(records):
+        try:
+            done = process_record(record, sagemaker, sns, config)
+        except Exception:
+            logger.exception("deploy failed, message will be retried", extra={"action": "error"})
+            done = False
+        if not done:
+            failures = [{"itemIdentifier": r["messageId"]} for r in records[index:]]
+            break
+    return {"batchItemFailures": failures}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict:
+    records = event.get("Records", []) if isinstance(event, dict) else []
+    return process_batch(records, client("sagemaker"), client("sns"), settings())
