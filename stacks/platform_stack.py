@@ -13,6 +13,9 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
+from stacks.constructs.instance_quotas import InstanceQuotaRequests
+from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.network_stack import NetworkRefs
 
 # Services that publish to or read from the platform's encrypted topics and queues.
@@ -126,6 +129,19 @@ class PlatformStack(Stack):
             ],
         )
         self.domain.apply_removal_policy(RemovalPolicy.DESTROY)
+        self.studio_teardown = StudioTeardown(
+            self, "StudioTeardown", domain=self.domain, home_efs_on_delete=config.studio.home_efs_on_delete
+        )
+        self.instance_quotas = InstanceQuotaRequests(self, "InstanceQuotas", quotas=config.quotas)
+        self.idle_endpoint_reaper = IdleEndpointReaper(
+            self,
+            "IdleEndpointReaper",
+            prefix=config.prefix,
+            settings=config.reaper,
+            teams=config.teams,
+            kms_key=self.key,
+            alert_topic=self.alert_topic,
+        )
 
         CfnOutput(
             self, "StudioDomainId", value=self.domain.attr_domain_id, export_name=domain_id_export_name(config.prefix)

@@ -13,6 +13,9 @@ from constructs import Construct
 
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
+from stacks.constructs.deploy_on_approval import DeployOnApproval
+from stacks.constructs.experiment_pipeline import ExperimentPipeline
+from stacks.constructs.studio_teardown import StudioTeardown
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
 TEAM_NAMED_RESOURCE_TYPES = (
@@ -89,6 +92,43 @@ TEAM_SAGEMAKER_ACTIONS = (
     "sagemaker:UpdateModelPackage",
     "sagemaker:UpdatePipeline",
     "sagemaker:UpdatePipelineExecution",
+)
+
+# Pipeline steps get names from SageMaker Pipelines (`pipelines-...`), and a Clarify job starts a shadow
+# endpoint named `sm-clarify-...`; the team role runs them, so it may create and watch such resources.
+PIPELINE_STEP_RESOURCES = (
+    "training-job/pipelines-*",
+    "processing-job/pipelines-*",
+    "transform-job/pipelines-*",
+    "automl-job/pipelines-*",
+    "hyper-parameter-tuning-job/pipelines-*",
+    "model/pipelines-*",
+    "endpoint-config/sm-clarify-*",
+    "endpoint/sm-clarify-*",
+)
+PIPELINE_STEP_ACTIONS = (
+    "sagemaker:AddTags",
+    "sagemaker:CreateAutoMLJobV2",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:CreateModel",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateTransformJob",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DeleteModel",
+    "sagemaker:DescribeAutoMLJobV2",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:DescribeModel",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:DescribeTransformJob",
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:ListCandidatesForAutoMLJob",
 )
 
 
@@ -189,6 +229,40 @@ class TeamStack(Stack):
             group.apply_removal_policy(RemovalPolicy.RETAIN)
             self.model_package_groups[use_case.name] = group
 
+        if self.user_profiles:
+            self.studio_teardown = StudioTeardown(
+                self,
+                "StudioTeardown",
+                domain=domain_id,
+                user_profiles=self.user_profiles,
+                resource_name_prefix=f"{team.name}-",
+            )
+        self.deploy_on_approval = DeployOnApproval(
+            self,
+            "DeployOnApproval",
+            prefix=self.prefix,
+            team=team,
+            model_execution_role=self.model_execution_role,
+            kms_key=key,
+            alert_topic=self.alert_topic,
+            data_bucket=self.data_bucket,
+        )
+        self.pipelines = {
+            use_case.name: ExperimentPipeline(
+                self,
+                f"Pipeline-{use_case.name}",
+                bucket=self.data_bucket,
+                execution_role=self.execution_role,
+                model_package_group_name=group.model_package_group_name,
+                pipeline_name=group.model_package_group_name,
+                kms_key=key,
+            )
+            for use_case in team.use_cases
+            for group in [self.model_package_groups[use_case.name]]
+        }
+        for pipeline in self.pipelines.values():
+            pipeline.node.add_dependency(*self.model_package_groups.values())
+
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
         CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
@@ -276,6 +350,13 @@ class TeamStack(Stack):
                     sagemaker_arn(f"model-package/{self.resource_prefix}*/*"),
                     sagemaker_arn(f"pipeline/{self.resource_prefix}*/execution/*"),
                 ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobsThatSageMakerPipelinesAndClarifyName",
+                actions=list(PIPELINE_STEP_ACTIONS),
+                resources=[sagemaker_arn(resource) for resource in PIPELINE_STEP_RESOURCES],
             )
         )
         role.add_to_policy(

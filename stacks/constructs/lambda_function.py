@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-RUNTIME = lambda_.Runtime.PYTHON_3_13
+RUNTIME = lambda_.Runtime.PYTHON_3_14
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
 
 
@@ -34,12 +35,28 @@ def platform_function(
     memory_size: int = 256,
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
 ) -> lambda_.Function:
-    """A Python Lambda with its own log group (retained per `log_retention`, deleted with the stack)."""
+    """A Python Lambda with its own log group and a role that may write only to that group.
+
+    The role has no AWS-managed policy; callers add exactly the permissions the handler needs.
+    """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=log_retention,
         removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Runs the {construct_id} function: {description}"[:1000],
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
     )
     return lambda_.Function(
         scope,
@@ -53,5 +70,6 @@ def platform_function(
         timeout=timeout,
         memory_size=memory_size,
         log_group=log_group,
+        role=role,
         logging_format=lambda_.LoggingFormat.JSON,
     )

@@ -110,6 +110,9 @@ def _render(value, template: dict, stack: str) -> list[str]:
         return [f"arn:aws:{kind.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{stack}-{logical_id}"]
     if "Fn::ImportValue" in value:
         return [f"imported-{value['Fn::ImportValue']}"]
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        return [re.sub(r"\$\{([^}]+)\}", lambda m: pseudo.get(m.group(1), f"{stack}-{m.group(1)}"), value["Fn::Sub"])]
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         rendered = [""]
@@ -169,19 +172,42 @@ def test_team_role_grants_nothing_on_another_teams_resources(example, owner, oth
     assert all(any(fnmatch.fnmatchcase(arn, p) for _, p in patterns) for arn in own), "own resources unreachable"
 
 
+# Actions the Service Authorization Reference lists without resource types: only these may use "*".
+NO_RESOURCE_LEVEL_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "cloudwatch:GetMetricData",
+    "sagemaker:Search",
+    "ec2:DescribeSecurityGroups",
+    "application-autoscaling:DescribeScalableTargets",
+    "servicequotas:GetAWSDefaultServiceQuota",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+NO_RESOURCE_LEVEL_PREFIXES = ("sagemaker:List", "servicequotas:List")
+# CDK grants Step Functions' documented log-delivery set, stream writes included, on "*" to the Provider waiter.
+STEP_FUNCTIONS_LOG_DELIVERY = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
 def test_star_resources_only_for_actions_without_resource_level_permissions(example):
-    allowed = {
-        "ecr:GetAuthorizationToken",
-        "cloudwatch:PutMetricData",
-        "sagemaker:Search",
-    }
-    for team in TEAMS:
-        stack = f"mlp-team-{team}"
-        for _, logical_id, statement in policy_checks.policy_statements({stack: example.template(stack)}):
-            if statement.get("Resource") == "*":
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                for action in actions:
-                    assert action in allowed or action.startswith("sagemaker:List"), (stack, logical_id, action)
+    checked = 0
+    for _, logical_id, statement in policy_checks.policy_statements(example.templates):
+        if statement.get("Effect") == "Allow" and statement.get("Resource") == "*":
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                checked += 1
+                waiter = "waiterstatemachineRole" in logical_id and action in STEP_FUNCTIONS_LOG_DELIVERY
+                assert waiter or action in NO_RESOURCE_LEVEL_ACTIONS or action.startswith(NO_RESOURCE_LEVEL_PREFIXES), (
+                    logical_id,
+                    action,
+                )
+    assert checked > 0
 
 
 # ---- determinism, environments, scale ---------------------------------------------------------------------

@@ -1,0 +1,551 @@
+"""Deploy-on-approval for one team: registry events -> FIFO queue -> deploy Lambda; endpoint events -> verifier.
+
+Per use case (model package group) of the team:
+- an EventBridge rule on "SageMaker Model Package State Change" for that group, Approved or Rejected
+  only, whose input transformer sends just the stable fields (source, detail-type, group, version,
+  status, arn) to the team's FIFO deploy queue with the group as message group: deploys of one endpoint
+  run one at a time, and SageMaker's duplicate events are dropped by content-based deduplication
+  (EventBridge rules cannot derive a message group from the event, hence one rule per group);
+- two CloudWatch alarms on the endpoint (5XX errors, model latency) with deterministic names: the
+  deploy Lambda names them in every UpdateEndpoint's auto-rollback configuration, and they notify the
+  team's alert topic.
+
+Per team: the KMS-encrypted FIFO deploy queue and its FIFO dead-letter queue (alarmed), a standard
+failed-events queue (alarmed) for events EventBridge or Lambda could not deliver, the deploy Lambda
+(SQS event source with partial batch responses), one rule on "SageMaker Endpoint State Change" for the
+team's endpoints feeding the verifier Lambda, and IAM that lets both touch only the team's resources.
+
+The platform key's policy must let events.amazonaws.com and cloudwatch.amazonaws.com use the key (the
+platform stack grants that account-wide); this construct never edits the key policy, so a team stack
+deploys on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lambdas.common import naming, tags
+from stacks.config import Team, UseCase
+from stacks.constructs.lambda_function import platform_function
+
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+DEPLOYING_STATUSES = ["Approved", "Rejected"]
+# The documented event spells statuses IN_SERVICE / FAILED; the API spells them InService / Failed.
+VERIFIED_ENDPOINT_STATUSES = ["IN_SERVICE", "FAILED", "InService", "Failed"]
+VARIANT_NAME = "AllTraffic"
+DATA_CAPTURE_PREFIX = "data-capture"
+
+DEPLOY_QUEUE_VISIBILITY = Duration.minutes(5)
+DEPLOY_FUNCTION_TIMEOUT = Duration.seconds(60)
+# Longest time an endpoint can stay busy without anyone's fault: creation sometimes takes about an hour.
+ENDPOINT_CREATION_ALLOWANCE_SECONDS = 3600
+RETRY_MARGIN_SECONDS = 1800
+LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
+# Role, key, topic ARNs and the data-capture URI beside USE_CASES (tokens resolve to at most this much).
+OTHER_VARIABLES_ALLOWANCE_BYTES = 1024
+
+# The message SQS receives: only fields that are the same in SageMaker's duplicate events.
+APPROVAL_INPUT_PATHS = {
+    "source": "$.source",
+    "detailType": "$.detail-type",
+    "group": "$.detail.ModelPackageGroupName",
+    "version": "$.detail.ModelPackageVersion",
+    "status": "$.detail.ModelApprovalStatus",
+    "arn": "$.detail.ModelPackageArn",
+}
+APPROVAL_INPUT_TEMPLATE = (
+    '{"source": <source>, "detail-type": <detailType>, "group": <group>, '
+    '"version": <version>, "status": <status>, "arn": <arn>}'
+)
+
+# SageMaker list calls that support no resource-level permissions (Service Authorization Reference).
+UNSCOPED_LIST_ACTIONS = ["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"]
+
+
+def alarm_names(endpoint: str) -> tuple[str, str]:
+    """Names of the endpoint's rollback alarms: 5XX errors, then model latency."""
+    return f"{endpoint}-invocation-5xx-errors", f"{endpoint}-model-latency"
+
+
+def use_cases_environment(prefix: str, team: Team) -> str:
+    """The ``USE_CASES`` variable of both Lambdas: per use case its group, endpoint, alarms and settings."""
+    entries = []
+    for use_case in team.use_cases:
+        endpoint = naming.endpoint_name(prefix, team.name, use_case.name)
+        entries.append(
+            {
+                "use_case": use_case.name,
+                "group": naming.model_package_group_name(prefix, team.name, use_case.name),
+                "endpoint": endpoint,
+                "alarms": list(alarm_names(endpoint)),
+                "settings": use_case.endpoint.model_dump(mode="json"),
+            }
+        )
+    return json.dumps(entries, separators=(",", ":"))
+
+
+def max_receive_count(use_cases: list[UseCase]) -> int:
+    """Receives before a deploy message goes to the DLQ: enough retries to outlast the longest busy endpoint."""
+    longest_update = max(
+        u.endpoint.deployment.maximum_execution_timeout_seconds + u.endpoint.deployment.termination_wait_seconds
+        for u in use_cases
+    )
+    busy = max(longest_update, ENDPOINT_CREATION_ALLOWANCE_SECONDS) + RETRY_MARGIN_SECONDS
+    return math.ceil(busy / DEPLOY_QUEUE_VISIBILITY.to_seconds()) + 1
+
+
+class DeployOnApproval(Construct):
+    """Registry approvals of `team` become endpoint deployments, with no human step.
+
+    A team without use cases gets nothing (``enabled`` is False and every attribute is None).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        team: Team,
+        model_execution_role: iam.IRole,
+        kms_key: kms.IKey,
+        alert_topic: sns.ITopic,
+        data_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.prefix = prefix
+        self.team = team
+        self.resource_prefix = naming.team_resource_prefix(prefix, team.name)
+        self.use_cases = list(team.use_cases)
+        self.enabled = bool(self.use_cases)
+        self.deploy_queue = self.deploy_dead_letter_queue = self.failed_events_queue = None
+        self.deploy_function = self.verifier_function = None
+        self.approval_rules: dict[str, events.CfnRule] = {}
+        self.endpoint_rule = None
+        self.endpoint_alarms: dict[str, tuple[cloudwatch.Alarm, cloudwatch.Alarm]] = {}
+        if not self.enabled:
+            return
+
+        self.groups = {u.name: naming.model_package_group_name(prefix, team.name, u.name) for u in self.use_cases}
+        self.endpoints = {u.name: naming.endpoint_name(prefix, team.name, u.name) for u in self.use_cases}
+        alert_action = cloudwatch_actions.SnsAction(alert_topic)
+
+        for use_case in self.use_cases:
+            self.endpoint_alarms[use_case.name] = self._endpoint_alarms(use_case, alert_action)
+        # A topic with its own policy (e.g. for enforce_ssl) no longer has SNS's default allow for the
+        # account, so the alarms of this construct need an explicit one.
+        alert_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"DeployOnApprovalAlarmsOf{_pascal(team.name)}",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[alert_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {"aws:SourceArn": self._alarm_arn(f"{self.resource_prefix}*")},
+                },
+            )
+        )
+
+        self.deploy_dead_letter_queue = sqs.Queue(
+            self,
+            "DeployDeadLetterQueue",
+            fifo=True,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=kms_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.deploy_queue = sqs.Queue(
+            self,
+            "DeployQueue",
+            fifo=True,
+            content_based_deduplication=True,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=kms_key,
+            enforce_ssl=True,
+            visibility_timeout=DEPLOY_QUEUE_VISIBILITY,
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.deploy_dead_letter_queue, max_receive_count=max_receive_count(self.use_cases)
+            ),
+        )
+        self.failed_events_queue = sqs.Queue(
+            self,
+            "FailedEventsQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=kms_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self._queue_alarm(
+            "DeployDeadLetterAlarm",
+            self.deploy_dead_letter_queue,
+            f"{team.name}: a model approval could not be deployed after every retry (message in the deploy DLQ)",
+            alert_action,
+        )
+        self._queue_alarm(
+            "FailedEventsAlarm",
+            self.failed_events_queue,
+            f"{team.name}: an approval or endpoint event could not be delivered or verified",
+            alert_action,
+        )
+
+        use_cases_json = use_cases_environment(prefix, team)
+        common_env = {
+            "PLATFORM_PREFIX": prefix,
+            "TEAM_NAME": team.name,
+            "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+            "USE_CASES": use_cases_json,
+        }
+        self._check_environment_size(use_cases_json)
+
+        self.deploy_function = platform_function(
+            self,
+            "DeployFunction",
+            handler="deploy_on_approval.handler.handler",
+            description=f"Deploys {team.name}'s newest Approved model versions to their endpoints",
+            environment={
+                **common_env,
+                "COST_CENTER": team.cost_center,
+                "MODEL_EXECUTION_ROLE_ARN": model_execution_role.role_arn,
+                "KMS_KEY_ARN": kms_key.key_arn,
+                "DATA_CAPTURE_S3_URI": f"s3://{data_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}",
+            },
+            timeout=DEPLOY_FUNCTION_TIMEOUT,
+        )
+        self.deploy_function.add_event_source(
+            event_sources.SqsEventSource(self.deploy_queue, batch_size=1, report_batch_item_failures=True)
+        )
+        self.verifier_function = platform_function(
+            self,
+            "VerifierFunction",
+            handler="endpoint_verifier.handler.handler",
+            description=f"Verifies {team.name}'s endpoints after each state change and prunes old configs",
+            environment=common_env,
+        )
+        # L1 so that the failure destination grant is exactly sqs:SendMessage on this queue (the L2
+        # destination adds wildcard KMS actions).
+        lambda_.CfnEventInvokeConfig(
+            self,
+            "VerifierAsyncInvoke",
+            function_name=self.verifier_function.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                    destination=self.failed_events_queue.queue_arn
+                )
+            ),
+        )
+        self.verifier_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SendFailedInvocationsToFailedEventsQueue",
+                actions=["sqs:SendMessage"],
+                resources=[self.failed_events_queue.queue_arn],
+            )
+        )
+
+        for use_case in self.use_cases:
+            self.approval_rules[use_case.name] = self._approval_rule(use_case)
+        self._allow_rules_to_send()
+
+        self.endpoint_rule = events.Rule(
+            self,
+            "EndpointStateChanges",
+            description=f"{team.name}'s endpoints reached InService or Failed: verify and prune",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[ENDPOINT_STATE_CHANGE],
+                detail={
+                    "EndpointName": sorted(self.endpoints.values()),
+                    "EndpointStatus": VERIFIED_ENDPOINT_STATUSES,
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.verifier_function,
+                    dead_letter_queue=self.failed_events_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
+
+        self._grant_deploy(model_execution_role, kms_key, alert_topic)
+        self._grant_verify(kms_key, alert_topic)
+
+    # --- resources -------------------------------------------------------------------------------
+
+    def _endpoint_alarms(
+        self, use_case: UseCase, action: cloudwatch.IAlarmAction
+    ) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
+        endpoint = self.endpoints[use_case.name]
+        errors_name, latency_name = alarm_names(endpoint)
+        dimensions = {"EndpointName": endpoint, "VariantName": VARIANT_NAME}
+        thresholds = use_case.endpoint.alarms
+        errors = cloudwatch.Alarm(
+            self,
+            f"Errors5xx-{use_case.name}",
+            alarm_name=errors_name,
+            alarm_description=f"{endpoint}: 5XX invocation errors; rolls back a running deployment",
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="Invocation5XXErrors",
+                dimensions_map=dimensions,
+                statistic="Sum",
+                period=Duration.minutes(1),
+            ),
+            threshold=thresholds.invocation_5xx_errors,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        latency = cloudwatch.Alarm(
+            self,
+            f"ModelLatency-{use_case.name}",
+            alarm_name=latency_name,
+            alarm_description=f"{endpoint}: average model latency above {thresholds.model_latency_ms} ms; "
+            "rolls back a running deployment",
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="ModelLatency",
+                dimensions_map=dimensions,
+                statistic="Average",
+                period=Duration.minutes(1),
+            ),
+            # ModelLatency is published in microseconds.
+            threshold=thresholds.model_latency_ms * 1000,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (errors, latency):
+            alarm.add_alarm_action(action)
+        return errors, latency
+
+    def _queue_alarm(self, construct_id: str, queue: sqs.Queue, description: str, action) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(action)
+        return alarm
+
+    def _approval_rule(self, use_case: UseCase) -> events.CfnRule:
+        group = self.groups[use_case.name]
+        return events.CfnRule(
+            self,
+            f"Approvals-{use_case.name}",
+            description=f"Approved or Rejected versions of {group} -> deploy queue (message group {group})",
+            state="ENABLED",
+            event_pattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
+                "detail": {
+                    "ModelPackageGroupName": [group],
+                    "ModelApprovalStatus": list(DEPLOYING_STATUSES),
+                },
+            },
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="DeployQueue",
+                    arn=self.deploy_queue.queue_arn,
+                    sqs_parameters=events.CfnRule.SqsParametersProperty(message_group_id=group),
+                    input_transformer=events.CfnRule.InputTransformerProperty(
+                        input_paths_map=dict(APPROVAL_INPUT_PATHS), input_template=APPROVAL_INPUT_TEMPLATE
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                        arn=self.failed_events_queue.queue_arn
+                    ),
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=8, maximum_event_age_in_seconds=6 * 3600
+                    ),
+                )
+            ],
+        )
+
+    def _allow_rules_to_send(self) -> None:
+        """EventBridge may send to the deploy queue and the failed-events queue, only from these rules."""
+        rule_arns = [rule.attr_arn for rule in self.approval_rules.values()]
+        for queue in (self.deploy_queue, self.failed_events_queue):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="ApprovalRulesOfThisTeam",
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
+                )
+            )
+
+    # --- IAM -------------------------------------------------------------------------------------
+
+    def _sagemaker_arn(self, resource: str) -> str:
+        return Stack.of(self).format_arn(service="sagemaker", resource=resource)
+
+    def _team_arn(self, resource_type: str) -> str:
+        return self._sagemaker_arn(f"{resource_type}/{self.resource_prefix}*")
+
+    def _endpoint_arns(self) -> list[str]:
+        return [self._sagemaker_arn(f"endpoint/{e}") for e in sorted(self.endpoints.values())]
+
+    def _alarm_arn(self, name: str) -> str:
+        return Stack.of(self).format_arn(
+            service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+
+    def _alarm_arns(self) -> list[str]:
+        return [self._alarm_arn(name) for e in sorted(self.endpoints.values()) for name in alarm_names(e)]
+
+    def _grant_alerting(self, function: lambda_.Function, kms_key: kms.IKey, topic: sns.ITopic) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(sid="AlertTeam", actions=["sns:Publish"], resources=[topic.topic_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="UsePlatformKeyForTopicAndQueues",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[kms_key.key_arn],
+            )
+        )
+
+    def _grant_deploy(self, model_execution_role: iam.IRole, kms_key: kms.IKey, topic: sns.ITopic) -> None:
+        fn = self.deploy_function
+        groups = sorted(self.groups.values())
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTeamRegistryGroups",
+                actions=[
+                    "sagemaker:ListModelPackages",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                ],
+                resources=[self._sagemaker_arn(f"model-package-group/{g}") for g in groups]
+                + [self._sagemaker_arn(f"model-package/{g}/*") for g in groups],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CreateTeamModelsConfigsEndpoints",
+                actions=[
+                    "sagemaker:CreateModel",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
+                resources=[self._team_arn("model"), self._team_arn("endpoint-config")] + self._endpoint_arns(),
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DeleteOnlyManagedTeamEndpoints",
+                actions=["sagemaker:DeleteEndpoint"],
+                resources=self._endpoint_arns(),
+                conditions={"StringEquals": {f"aws:ResourceTag/{tags.MANAGED_BY}": tags.MANAGED_BY_VALUE}},
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassOnlyTheTeamModelExecutionRole",
+                actions=["iam:PassRole"],
+                resources=[model_execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadRollbackAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=self._alarm_arns(),
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="EncryptEndpointVolumesWithPlatformKey",
+                actions=["kms:DescribeKey", "kms:CreateGrant"],
+                resources=[kms_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        self._grant_alerting(fn, kms_key, topic)
+
+    def _grant_verify(self, kms_key: kms.IKey, topic: sns.ITopic) -> None:
+        fn = self.verifier_function
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InspectTeamEndpointsConfigsModels",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"],
+                resources=[self._team_arn("endpoint"), self._team_arn("endpoint-config"), self._team_arn("model")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PruneOnlyManagedTeamConfigsAndModels",
+                actions=["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"],
+                resources=[self._team_arn("endpoint-config"), self._team_arn("model")],
+                conditions={
+                    "StringEquals": {
+                        f"aws:ResourceTag/{tags.MANAGED_BY}": tags.MANAGED_BY_VALUE,
+                        f"aws:ResourceTag/{tags.TEAM}": self.team.name,
+                    }
+                },
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListCallsHaveNoResourceLevelPermissions",
+                actions=list(UNSCOPED_LIST_ACTIONS),
+                resources=["*"],
+            )
+        )
+        self._grant_alerting(fn, kms_key, topic)
+
+    def _check_environment_size(self, use_cases_json: str) -> None:
+        """Fail at synth, naming the team, when its use cases cannot fit in one Lambda environment."""
+        size = len(use_cases_json.encode("utf-8"))
+        if size + OTHER_VARIABLES_ALLOWANCE_BYTES > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+            raise ValueError(
+                f"team {self.team.name!r}: the settings of its {len(self.use_cases)} use cases take {size} bytes, "
+                f"more than fit in a Lambda environment ({LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes in all, about "
+                f"{OTHER_VARIABLES_ALLOWANCE_BYTES} of them for the other variables); split the use cases across teams"
+            )
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
+
+
+def _is_token(value: str) -> bool:
+    from aws_cdk import Token
+
+    return Token.is_unresolved(value)

@@ -1,0 +1,110 @@
+"""A team's experiment pipeline: the step scripts in the team bucket and the SageMaker pipeline itself.
+
+The pipeline definition comes from ``pipeline_code.definition`` (plain dictionaries, no SageMaker SDK);
+its placeholders are filled with ``Fn::Sub``: bucket, execution role, model package group, KMS key and
+the container images of the stack's region. When the stack has no concrete region, the images come from
+a ``CfnMapping`` over every supported region, looked up with ``Fn::FindInMap`` on ``AWS::Region``, so one
+template works in any supported region.
+
+This construct grants nothing: the team stack gives the execution role access to its bucket, key,
+registry group and the SageMaker jobs the pipeline starts. The code upload (``BucketDeployment``) brings
+its own Lambda and role, which only it uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Fn, Stack, Token
+from aws_cdk import CfnMapping
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from pipeline_code import definition, images
+from stacks.regions import SUPPORTED_REGIONS
+
+PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
+CODE_KEY_PREFIX = f"{definition.CODE_PREFIX}/pipeline_code"
+CODE_EXCLUDES = ["__pycache__", "*.pyc"]
+
+
+def default_region_images() -> dict:
+    """Region -> {image placeholder: URI} for every supported region, from the project's image table."""
+    return {region: images.region_images(region) for region in SUPPORTED_REGIONS}
+
+
+class ExperimentPipeline(Construct):
+    """``AWS::SageMaker::Pipeline`` running the fraud-detection experiment, plus its uploaded scripts.
+
+    Attributes: ``pipeline`` (the ``CfnPipeline``), ``code_deployment`` (the ``BucketDeployment``),
+    ``image_mapping`` (the ``CfnMapping``, or None when the region is concrete).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        execution_role: iam.IRole,
+        model_package_group_name: str,
+        pipeline_name: str,
+        kms_key: kms.IKey,
+        region_images: dict | None = None,
+        description: str = "Fraud-detection experiment: split, AutoML or XGBoost, evaluation, Clarify, registration",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        table = region_images if region_images is not None else default_region_images()
+        placeholders = {image.placeholder for image in images.IMAGES}
+        for region, uris in table.items():
+            if set(uris) != placeholders:
+                raise ValueError(f"region_images[{region!r}] must give exactly {sorted(placeholders)}")
+
+        region = Stack.of(self).region
+        self.image_mapping = None
+        if Token.is_unresolved(region):
+            self.image_mapping = CfnMapping(self, "ImageMapping", mapping=table)
+            image_values = {
+                name: Fn.find_in_map(self.image_mapping.logical_id, Stack.of(self).region, name)
+                for name in sorted(placeholders)
+            }
+        else:
+            if region not in table:
+                raise ValueError(f"region {region!r} has no container images; supported: {sorted(table)}")
+            image_values = dict(table[region])
+
+        self.code_deployment = s3deploy.BucketDeployment(
+            self,
+            "StepCode",
+            sources=[s3deploy.Source.asset(str(PIPELINE_CODE_DIR), exclude=CODE_EXCLUDES)],
+            destination_bucket=bucket,
+            destination_key_prefix=CODE_KEY_PREFIX,
+            server_side_encryption=s3deploy.ServerSideEncryption.AWS_KMS,
+            server_side_encryption_aws_kms_key_id=kms_key.key_id,
+            prune=True,
+            retain_on_delete=False,
+        )
+
+        variables = {
+            "BucketName": bucket.bucket_name,
+            "ExecutionRoleArn": execution_role.role_arn,
+            "ModelPackageGroupName": model_package_group_name,
+            "KmsKeyArn": kms_key.key_arn,
+            **image_values,
+        }
+        missing = set(definition.PLACEHOLDERS) - set(variables)
+        if missing:
+            raise ValueError(f"no value for pipeline placeholders {sorted(missing)}")
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_name,
+            pipeline_description=description,
+            role_arn=execution_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": Fn.sub(definition.definition_json(), variables)},
+        )
+        self.pipeline.node.add_dependency(self.code_deployment)

@@ -1,0 +1,164 @@
+"""ExperimentPipeline in a minimal stack: the pipeline resource, its definition, images per region, code upload."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from pipeline_code import definition, images
+from stacks.constructs.experiment_pipeline import CODE_KEY_PREFIX, ExperimentPipeline
+from stacks.regions import SUPPORTED_REGIONS
+from tests.pipeline import definition_rules
+
+GROUP = "mlp-team-fraud-detection"
+PIPELINE = "mlp-team-fraud-experiment"
+
+
+def team_stack(app: cdk.App, name: str, env: cdk.Environment | None = None) -> cdk.Stack:
+    stack = cdk.Stack(app, name, env=env)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    bucket = s3.Bucket(stack, "Bucket", encryption=s3.BucketEncryption.KMS, encryption_key=key, enforce_ssl=True)
+    role = iam.Role(stack, "TeamRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    ExperimentPipeline(
+        stack, "Experiment", bucket=bucket, execution_role=role, model_package_group_name=GROUP,
+        pipeline_name=PIPELINE, kms_key=key,
+    )
+    return stack
+
+
+@pytest.fixture(scope="module")
+def templates():
+    app = cdk.App()
+    anywhere = team_stack(app, "AnyRegion")
+    ireland = team_stack(app, "Ireland", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    return Template.from_stack(anywhere), Template.from_stack(ireland)
+
+
+def pipeline_properties(template: Template) -> dict:
+    (resource,) = template.find_resources("AWS::SageMaker::Pipeline").values()
+    return resource["Properties"]
+
+
+def test_one_pipeline_with_the_team_role(templates):
+    template, _ = templates
+    template.resource_count_is("AWS::SageMaker::Pipeline", 1)
+    properties = pipeline_properties(template)
+    assert properties["PipelineName"] == PIPELINE
+    role = next(k for k in template.find_resources("AWS::IAM::Role") if k.startswith("TeamRole"))
+    assert properties["RoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
+
+
+def test_definition_body_is_the_project_definition_with_every_placeholder_bound(templates):
+    template, _ = templates
+    body = pipeline_properties(template)["PipelineDefinition"]["PipelineDefinitionBody"]
+    text, variables = body["Fn::Sub"]
+    assert text == definition.definition_json()
+    assert set(variables) == set(definition.PLACEHOLDERS)
+    bucket = next(k for k in template.find_resources("AWS::S3::Bucket"))
+    key = next(k for k in template.find_resources("AWS::KMS::Key"))
+    assert variables["BucketName"] == {"Ref": bucket}
+    assert variables["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert variables["ModelPackageGroupName"] == GROUP
+
+
+def test_images_come_from_a_mapping_over_every_supported_region(templates):
+    template, _ = templates
+    mappings = template.to_json()["Mappings"]
+    (mapping_id, mapping), = mappings.items()
+    assert set(mapping) == set(SUPPORTED_REGIONS)
+    for region in SUPPORTED_REGIONS:
+        assert mapping[region] == images.region_images(region)
+    _, variables = pipeline_properties(template)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    for image in images.IMAGES:
+        assert variables[image.placeholder] == {"Fn::FindInMap": [mapping_id, {"Ref": "AWS::Region"}, image.placeholder]}
+
+
+def test_concrete_region_uses_that_regions_images_without_a_mapping(templates):
+    _, ireland = templates
+    assert "Mappings" not in ireland.to_json()
+    _, variables = pipeline_properties(ireland)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    for image in images.IMAGES:
+        assert variables[image.placeholder] == images.image_uri(image, "eu-west-1")
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "ap-southeast-2"])
+def test_substituted_definition_is_valid_in_each_region(templates, region):
+    template, _ = templates
+    text, variables = pipeline_properties(template)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    mapping = next(iter(template.to_json()["Mappings"].values()))
+    values = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Fn::FindInMap" in value:
+            values[name] = mapping[region][value["Fn::FindInMap"][2]]
+        elif isinstance(value, dict):
+            values[name] = f"resolved-{name.lower()}"
+        else:
+            values[name] = value
+    rendered = json.loads(definition.render(text, values))
+    assert rendered["Steps"][0]["Arguments"]["AppSpecification"]["ImageUri"].endswith(
+        f".dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
+    assert definition_rules.reference_problems(rendered) == []
+    assert definition_rules.graph_problems(rendered) == []
+
+
+def test_step_scripts_are_uploaded_under_the_fixed_prefix_with_the_team_key(templates):
+    template, _ = templates
+    key = next(k for k in template.find_resources("AWS::KMS::Key"))
+    template.has_resource_properties(
+        "Custom::CDKBucketDeployment",
+        {
+            "DestinationBucketKeyPrefix": CODE_KEY_PREFIX,
+            "Prune": True,
+            "SystemMetadata": Match.object_like({"sse": "aws:kms", "sse-kms-key-id": {"Ref": key}}),
+        },
+    )
+    (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
+    deployment = next(iter(template.find_resources("Custom::CDKBucketDeployment")))
+    assert deployment in pipeline["DependsOn"]
+
+
+def test_code_prefix_is_where_the_processing_steps_read(templates):
+    code_uris = {
+        item["S3Input"]["S3Uri"]
+        for step, _ in definition_rules.all_steps(definition.build_definition()["Steps"])
+        if step["Type"] == "Processing"
+        for item in step["Arguments"]["ProcessingInputs"]
+        if item["InputName"] == "code"
+    }
+    assert code_uris == {f"s3://${{BucketName}}/{CODE_KEY_PREFIX}"}
+
+
+def test_construct_grants_nothing_to_the_execution_role(templates):
+    template, _ = templates
+    role = next(k for k in template.find_resources("AWS::IAM::Role") if k.startswith("TeamRole"))
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        assert {"Ref": role} not in policy["Properties"].get("Roles", [])
+    assert "Policies" not in template.find_resources("AWS::IAM::Role")[role]["Properties"]
+    key_policy = json.dumps(next(iter(template.find_resources("AWS::KMS::Key").values()))["Properties"]["KeyPolicy"])
+    assert role not in key_policy
+
+
+def test_unsupported_region_is_refused():
+    app = cdk.App()
+    with pytest.raises(ValueError, match="region 'cn-north-1' has no container images"):
+        team_stack(app, "China", env=cdk.Environment(account="111111111111", region="cn-north-1"))
+
+
+def test_incomplete_image_table_is_refused():
+    app = cdk.App()
+    stack = cdk.Stack(app, "Partial")
+    key = kms.Key(stack, "Key")
+    with pytest.raises(ValueError, match="must give exactly"):
+        ExperimentPipeline(
+            stack, "Experiment", bucket=s3.Bucket(stack, "B"), kms_key=key,
+            execution_role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+            model_package_group_name=GROUP, pipeline_name=PIPELINE,
+            region_images={"eu-west-1": {"SklearnImage": "x"}},
+        )
