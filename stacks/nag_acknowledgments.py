@@ -301,37 +301,54 @@ def experiment_pipeline_acknowledgments(construct) -> list[Acknowledgment]:
 
 
 def acknowledgments_for(stack: cdk.Stack) -> list[Acknowledgment]:
-    """Everything acknowledged in `stack`: its kind's own entries and those of the constructs it holds."""
+    """Everything acknowledged in `stack`: its kind's own entries and those of the constructs it holds.
+
+    Any other stack (a test's, say) gets the entries of the platform constructs found in it.
+    """
     from stacks.network_stack import NetworkStack
     from stacks.platform_stack import PlatformStack
     from stacks.team_stack import TeamStack
 
-    entries: list[Acknowledgment] = []
     if isinstance(stack, NetworkStack):
-        entries += network_acknowledgments(stack)
+        return network_acknowledgments(stack)
     if isinstance(stack, PlatformStack):
-        entries += platform_acknowledgments(stack)
+        return (
+            platform_acknowledgments(stack)
+            + studio_teardown_acknowledgments(stack.studio_teardown)
+            + instance_quota_acknowledgments(stack.instance_quotas)
+            + idle_endpoint_reaper_acknowledgments(stack.idle_endpoint_reaper)
+        )
     if isinstance(stack, TeamStack):
-        entries += team_acknowledgments(stack)
-    for construct in stack.node.find_all():
-        if cdk.Stack.of(construct) is stack:
-            entries += construct_acknowledgments(construct)
-    return entries
+        entries = team_acknowledgments(stack) + deploy_on_approval_acknowledgments(stack.deploy_on_approval)
+        if stack.studio_teardown is not None:
+            entries += studio_teardown_acknowledgments(stack.studio_teardown)
+        return entries
+    return [entry for construct in stack.node.find_all() for entry in construct_acknowledgments(construct)]
 
 
 def _relative_path(stack: cdk.Stack, construct: IConstruct) -> str:
     return construct.node.path[len(stack.node.path) + 1 :]
 
 
+def _matching_constructs(stack: cdk.Stack, pattern: str) -> list[IConstruct]:
+    """Constructs below `stack` whose relative path matches `pattern` (globs per path segment)."""
+    found: list[IConstruct] = [stack]
+    for segment in pattern.split("/"):
+        if any(ch in segment for ch in "*?["):
+            found = [c for parent in found for c in parent.node.children if fnmatch.fnmatchcase(c.node.id, segment)]
+        else:
+            found = [child for parent in found if (child := parent.node.try_find_child(segment)) is not None]
+    return found
+
+
 def acknowledge_findings(stack: cdk.Stack, entries: list[Acknowledgment] | None = None) -> None:
     """Attach acknowledgments (by default all of `stack`'s) to the constructs they name."""
     entries = acknowledgments_for(stack) if entries is None else entries
-    if not entries:
-        return
-    for construct in stack.node.find_all():
-        relative = _relative_path(stack, construct)
-        for entry in entries:
-            if relative and fnmatch.fnmatchcase(relative, entry.path):
-                cdk.Validations.of(construct).acknowledge(
-                    cdk.Acknowledgment(id=f"AwsSolutions::{entry.finding}", reason=entry.reason)
-                )
+    targets: dict[str, list[IConstruct]] = {}
+    for entry in entries:
+        if entry.path not in targets:
+            targets[entry.path] = _matching_constructs(stack, entry.path)
+        for construct in targets[entry.path]:
+            cdk.Validations.of(construct).acknowledge(
+                cdk.Acknowledgment(id=f"AwsSolutions::{entry.finding}", reason=entry.reason)
+            )

@@ -229,6 +229,7 @@ class TeamStack(Stack):
             group.apply_removal_policy(RemovalPolicy.RETAIN)
             self.model_package_groups[use_case.name] = group
 
+        self.studio_teardown = None
         if self.user_profiles:
             self.studio_teardown = StudioTeardown(
                 self,

@@ -32,7 +32,12 @@ def with_change(path: str, value) -> dict:
     return data
 
 
-DELETE = object()
+class _Delete:
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+DELETE = _Delete()
 
 # (change path, new value, text the message must contain: field path, bad value, what is allowed)
 BAD_INPUTS = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -19,9 +19,14 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
 
 
-def lambda_code() -> lambda_.Code:
-    """The asset holding every handler and the shared `common` package."""
-    return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
+def lambda_code(scope: Construct) -> lambda_.Code:
+    """The asset holding every handler and the shared `common` package: one per stack, shared by its functions."""
+    stack = Stack.of(scope)
+    code = getattr(stack, "_platform_lambda_code", None)
+    if code is None:
+        code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
+        stack._platform_lambda_code = code
+    return code
 
 
 def platform_function(
@@ -63,7 +68,7 @@ def platform_function(
         construct_id,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.ARM_64,
-        code=lambda_code(),
+        code=lambda_code(scope),
         handler=handler,
         description=description,
         environment=environment or {},
