@@ -9,7 +9,7 @@ CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install synth test deploy diff bench schema clean
+.PHONY: install synth test deploy diff bench schema quotas local-run clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ diff: install
 bench: install
 	$(PY) bench/synth.py
 	@for script in bench/*.py; do [ "$$script" = bench/synth.py ] || $(PY) "$$script"; done
+
+quotas: install
+	$(PY) -m tools.quota_report -c $(CONFIG)
+
+local-run: install
+	$(PY) -m pipeline_code.local_run --out out/local-run
 
 schema: install
 	$(PY) -m tools.export_schema

@@ -29,6 +29,7 @@ from stacks.regions import SUPPORTED_REGIONS
 # model and endpoint-config names never need shortening (SageMaker allows 63 characters).
 MAX_GROUP_NAME_LENGTH = 47
 MAX_PROFILE_NAME_LENGTH = 63
+MAX_USE_CASES_PER_TEAM = 4
 IDLE_MINUTES_MIN = 60
 IDLE_MINUTES_MAX = 525_600
 
@@ -248,7 +249,12 @@ class Team(Strict):
     name: TeamName
     cost_center: TagValue
     users: list[UserName] = Field(default_factory=list)
-    use_cases: list[UseCase] = Field(default_factory=list)
+    use_cases: list[UseCase] = Field(
+        default_factory=list,
+        max_length=MAX_USE_CASES_PER_TEAM,
+        description="Registry groups, each with its endpoint and pipeline. At most 4: their endpoint settings "
+        "travel in the deploy function's environment (4 KB) and each pipeline adds about 90 KB to the team's template.",
+    )
     alert_emails: list[Email] = Field(default_factory=list)
     reaper: ReaperOverride = ReaperOverride()
 

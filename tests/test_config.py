@@ -84,6 +84,11 @@ BAD_INPUTS = [
         60,
         ["teams[0].use_cases[0].endpoint.deployment.canary_percent", "60", "less than or equal to 50"],
     ),
+    (
+        "teams.0.use_cases",
+        [{"name": f"case{i}"} for i in range(5)],
+        ["teams[0].use_cases", "at most 4 items"],
+    ),
     ("reaper.schedule", "every hour", ["reaper.schedule", "'every hour'", "rate(1 hour)"]),
     ("tags", {"aws:owner": "x"}, ["tags", "'aws:owner'", "reserved"]),
     ("network", {"mode": "existing", "vpc_id": "vpc-123"}, ["network.vpc_id", "'vpc-123'", "VPC id"]),

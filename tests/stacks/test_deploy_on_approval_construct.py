@@ -709,8 +709,15 @@ def test_too_many_use_cases_for_one_lambda_environment_is_a_clear_error():
 
     from stacks.constructs.deploy_on_approval import DeployOnApproval
 
-    crowded = Team.model_validate(
-        {"name": "crowded", "cost_center": "CC", "use_cases": [{"name": f"use-case-{i:02d}"} for i in range(12)]}
+    from stacks.config import UseCase
+
+    # The config allows at most 4 use cases per team; the construct still guards its own limit.
+    crowded = Team.model_construct(
+        name="crowded",
+        cost_center="CC",
+        users=[],
+        alert_emails=[],
+        use_cases=[UseCase(name=f"use-case-{i:02d}") for i in range(12)],
     )
     stack = cdk.Stack(cdk.App(), "crowded")
     with pytest.raises(ValueError, match="more than fit in a Lambda environment"):
