@@ -13,7 +13,7 @@ from constructs import Construct
 
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
-from stacks.constructs.deploy_on_approval import DeployOnApproval
+from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.studio_teardown import StudioTeardown
 
@@ -292,6 +292,19 @@ class TeamStack(Stack):
         )
         _grant_key_use(role, key)
         _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/Endpoints/")
+        rollback_alarms = [
+            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
+            for use_case in self.team.use_cases
+            for name in alarm_names(naming.endpoint_name(self.prefix, self.team.name, use_case.name))
+        ]
+        if rollback_alarms:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ReadRollbackAlarmsOfTheTeamsEndpoints",
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=rollback_alarms,
+                )
+            )
 
     def _grant_studio_use(self, role: iam.Role, domain_id: str) -> None:
         """Studio users open apps and spaces in the shared domain, only under their team's profile names."""

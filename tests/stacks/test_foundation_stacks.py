@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
@@ -160,3 +162,69 @@ class TestTeam:
         bucket_id = next(iter(resources_of(template, "AWS::S3::Bucket")))
         for statement in s3_statements:
             assert bucket_id in str(statement["Resource"])
+
+
+class TestTeamAutomation:
+    @pytest.mark.parametrize("team", ["fraud", "churn", "pricing"])
+    def test_pipeline_runs_with_the_teams_own_role_and_bucket(self, example, team):
+        template = example.template(f"mlp-team-{team}")
+        pipelines = resources_of(template, "AWS::SageMaker::Pipeline")
+        use_case = example.platform.teams[team].team.use_cases[0].name
+        assert [p["Properties"]["PipelineName"] for p in pipelines.values()] == [f"mlp-{team}-{use_case}"]
+        pipeline = next(iter(pipelines.values()))
+        role_id = next(k for k in resources_of(template, "AWS::IAM::Role") if k.startswith("ExecutionRole"))
+        bucket_id = next(iter(resources_of(template, "AWS::S3::Bucket")))
+        assert pipeline["Properties"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        body = json.dumps(pipeline["Properties"]["PipelineDefinition"])
+        assert bucket_id in body
+        assert f"mlp-{team}-{use_case}" in body, "the pipeline must register into the team's own group"
+        for other in {"fraud", "churn", "pricing"} - {team}:
+            assert f"mlp-{other}-" not in body
+
+    @pytest.mark.parametrize("team", ["fraud", "churn", "pricing"])
+    def test_approval_rule_watches_only_the_teams_groups(self, example, team):
+        template = example.template(f"mlp-team-{team}")
+        patterns = [
+            r["Properties"]["EventPattern"]
+            for r in resources_of(template, "AWS::Events::Rule").values()
+            if r["Properties"].get("EventPattern", {}).get("detail-type") == ["SageMaker Model Package State Change"]
+        ]
+        assert patterns
+        for pattern in patterns:
+            assert all(g.startswith(f"mlp-{team}-") for g in pattern["detail"]["ModelPackageGroupName"])
+            assert sorted(pattern["detail"]["ModelApprovalStatus"]) == ["Approved", "Rejected"]
+
+    def test_teardown_runs_before_the_profiles_are_deleted(self, example):
+        template = example.template("mlp-team-fraud")
+        teardown = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudFormation::CustomResource"
+                    or r["Type"].startswith("Custom::")]
+        profiles = set(resources_of(template, "AWS::SageMaker::UserProfile"))
+        assert any(profiles <= set(r.get("DependsOn", [])) for r in teardown)
+
+    def test_model_execution_role_may_read_the_teams_rollback_alarms(self, example):
+        template = example.template("mlp-team-fraud")
+        statements = [
+            s
+            for p in resources_of(template, "AWS::IAM::Policy").values()
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if s.get("Action") == "cloudwatch:DescribeAlarms"
+        ]
+        assert any(":alarm:mlp-fraud-fraud-detection-model-latency" in json.dumps(s["Resource"]) for s in statements)
+        assert not any("*" in json.dumps(s["Resource"]) for s in statements)
+
+
+class TestPlatformAutomation:
+    def test_platform_holds_reaper_quotas_and_domain_teardown(self, example):
+        template = example.template("mlp-platform")
+        rules = resources_of(template, "AWS::Events::Rule").values()
+        assert any(r["Properties"].get("ScheduleExpression") == "rate(1 hour)" for r in rules)
+        quota_resources = [r for r in template["Resources"].values() if r["Type"] == "Custom::SageMakerInstanceQuota"]
+        assert len(quota_resources) == 3
+        quota_outputs = [k for k in template["Outputs"] if k.startswith("InstanceQuotas")]
+        assert len(quota_outputs) == 3
+        assert any(
+            r["Type"] == "AWS::SageMaker::Domain" for r in template["Resources"].values()
+        ) and any(
+            "studio_teardown" in json.dumps(r["Properties"].get("Handler", ""))
+            for r in resources_of(template, "AWS::Lambda::Function").values()
+        )
