@@ -51,6 +51,20 @@ def synthesize(config, outdir: Path, *, policy_gates: bool = True) -> Synthesize
     return Synthesized(platform=platform, outdir=outdir, templates=templates)
 
 
+@pytest.fixture(autouse=True)
+def fake_aws_credentials(monkeypatch):
+    """No test may reach AWS, whatever the environment holds: fake keys and a fixed region for boto3 and moto."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+
+
 @pytest.fixture(scope="session")
 def example_config():
     from stacks.config import load_config

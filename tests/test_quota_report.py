@@ -15,17 +15,6 @@ from tools import quota_report
 REGION = "eu-west-1"
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 @pytest.fixture
 def client():
     return boto3.client("service-quotas", region_name=REGION, config=logic.client_config())

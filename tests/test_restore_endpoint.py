@@ -28,18 +28,6 @@ ENDPOINT_TAGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    """No test may reach AWS."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 @pytest.fixture
 def reaped():
     """An endpoint with an autoscaled variant, deleted by a real (non-dry) reaper run."""

@@ -16,10 +16,11 @@ from .deploy import log_outcome, reconcile
 from .messages import APPROVED, REJECTED, UnusableMessage, parse_message
 from .settings import DeploySettings
 
+from common.clients import cached_client
+
 logger = logging.getLogger(__name__)
 
 _settings: DeploySettings | None = None
-_clients: dict[str, Any] = {}
 
 
 def settings() -> DeploySettings:
@@ -30,16 +31,7 @@ def settings() -> DeploySettings:
 
 
 def client(service: str) -> Any:
-    """A boto3 client built on first use and reused across invocations of the same container."""
-    if service not in _clients:
-        import boto3
-        from botocore.config import Config
-
-        _clients[service] = boto3.client(
-            service,
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15),
-        )
-    return _clients[service]
+    return cached_client(service)
 
 
 def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: DeploySettings) -> bool:

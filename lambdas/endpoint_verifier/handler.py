@@ -14,10 +14,11 @@ from typing import Any
 from .settings import VerifierSettings
 from .verify import handle_state_change
 
+from common.clients import cached_client
+
 logger = logging.getLogger(__name__)
 
 _settings: VerifierSettings | None = None
-_clients: dict[str, Any] = {}
 
 
 def settings() -> VerifierSettings:
@@ -28,16 +29,7 @@ def settings() -> VerifierSettings:
 
 
 def client(service: str) -> Any:
-    """A boto3 client built on first use and reused across invocations of the same container."""
-    if service not in _clients:
-        import boto3
-        from botocore.config import Config
-
-        _clients[service] = boto3.client(
-            service,
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15),
-        )
-    return _clients[service]
+    return cached_client(service)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-import boto3
+from common.clients import cached_client
 
 from . import logic
 
@@ -23,14 +23,9 @@ logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 
-_clients: dict[str, Any] = {}
-
-
 def service_quotas_client() -> Any:
     """A Service Quotas client that retries throttled calls (`logic.RETRY_CONFIG`), reused across invocations."""
-    if "service-quotas" not in _clients:
-        _clients["service-quotas"] = boto3.client("service-quotas", config=logic.client_config())
-    return _clients["service-quotas"]
+    return cached_client("service-quotas", logic.client_config())
 
 
 def physical_resource_id(instance_type: str, usage: str) -> str:

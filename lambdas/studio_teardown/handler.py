@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any, Callable
 
-import boto3
+from common.clients import cached_client
 
 from . import logic
 
@@ -45,14 +45,9 @@ class TeardownTimedOut(Exception):
     """Apps, spaces, profiles, the domain or its security groups are still there at the deadline."""
 
 
-_clients: dict[str, Any] = {}
-
-
 def _client(service: str) -> Any:
     """A boto3 client with standard retries, built on first use and reused across invocations."""
-    if service not in _clients:
-        _clients[service] = boto3.client(service, config=logic.client_config())
-    return _clients[service]
+    return cached_client(service, logic.client_config())
 
 
 def target_from_properties(properties: dict[str, Any]) -> logic.TeardownTarget:

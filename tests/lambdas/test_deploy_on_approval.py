@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
+
+from common import clients
 from botocore.stub import ANY, Stubber
 from common import naming, tags
 from deploy_on_approval import deploy, endpoint_spec, handler
@@ -684,7 +686,7 @@ def test_handler_reads_its_settings_from_the_environment(aws, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(handler, "_settings", None)
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(clients, "CLIENTS", {})
 
     response = handler.handler({"Records": [sqs_record(compact_body(GROUP, 1, "Approved"))]}, None)
 

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
+
+from common import clients
 from botocore.stub import Stubber
 from common import naming, tags
 from deploy_on_approval import endpoint_spec
@@ -353,7 +355,7 @@ def test_handler_reads_its_environment_and_logs_one_structured_line(aws, monkeyp
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(handler, "_settings", None)
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(clients, "CLIENTS", {})
 
     with caplog.at_level(logging.INFO, logger="endpoint_verifier"):
         summary = handler.handler(state_change(ENDPOINT, "IN_SERVICE"), None)

@@ -30,18 +30,6 @@ MODEL_ROLE = "arn:aws:iam::123456789012:role/model-execution"
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    """No test may reach AWS."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 @dataclass
 class Aws:
     """Clients against one moto account, plus every reaper call seen, in order."""

@@ -7,6 +7,8 @@ import json
 
 import boto3
 import pytest
+
+from common import clients
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
@@ -17,17 +19,6 @@ REGION = "us-east-1"
 NAME = "ml.m5.4xlarge for processing job usage"
 CODE = "L-0A1B2C3D"
 OTHER = {"QuotaName": "ml.m5.large for processing job usage", "QuotaCode": "L-99999999", "Value": 0.0, "Adjustable": True}
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
@@ -365,7 +356,7 @@ def test_throttled_call_is_retried_then_succeeds(throttle_code):
 
 
 def test_lambda_clients_use_the_standard_retry_config(monkeypatch):
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(clients, "CLIENTS", {})
     retries = handler.service_quotas_client().meta.config.retries
     assert retries == {"mode": "standard", "total_max_attempts": logic.RETRY_CONFIG["max_attempts"] + 1}
     assert handler.service_quotas_client() is handler.service_quotas_client()

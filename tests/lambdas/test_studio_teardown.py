@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
+
+from common import clients
 from botocore.stub import Stubber
 
 from studio_teardown import handler, logic
@@ -14,17 +16,6 @@ VPC = "vpc-0123456789abcdef0"
 STACK_ID = "arn:aws:cloudformation:us-east-1:111122223333:stack/mlp-team-fraud/abc"
 STARTED = 1_000_000
 TEAM = ["fraud-alice", "fraud-bob"]
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
@@ -447,7 +438,7 @@ def test_team_scope_cannot_delete_the_home_volume():
 
 
 def test_lambda_clients_use_the_standard_retry_config(monkeypatch):
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(clients, "CLIENTS", {})
     client = handler._client("sagemaker")
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": logic.RETRY_CONFIG["max_attempts"] + 1}
     assert handler._client("sagemaker") is client
