@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.environment import SettingsError, required_variable
+
 ENV_PREFIX = "PLATFORM_PREFIX"
 ENV_TEAM = "TEAM_NAME"
 ENV_COST_CENTER = "COST_CENTER"
@@ -23,10 +25,6 @@ ENV_KMS_KEY_ARN = "KMS_KEY_ARN"
 ENV_DATA_CAPTURE_S3_URI = "DATA_CAPTURE_S3_URI"
 ENV_ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
 ENV_USE_CASES = "USE_CASES"
-
-
-class SettingsError(RuntimeError):
-    """The function's environment is incomplete or not in the shape the construct writes."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,7 @@ class DeploySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeploySettings:
         def required(name: str) -> str:
-            value = env.get(name, "")
-            if not value:
-                raise SettingsError(f"environment variable {name} is missing or empty")
-            return value
+            return required_variable(env, name)
 
         try:
             entries = json.loads(required(ENV_USE_CASES))

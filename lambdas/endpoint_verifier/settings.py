@@ -10,14 +10,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common.environment import SettingsError, required_variable
+
 ENV_PREFIX = "PLATFORM_PREFIX"
 ENV_TEAM = "TEAM_NAME"
 ENV_ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
 ENV_USE_CASES = "USE_CASES"
-
-
-class SettingsError(RuntimeError):
-    """The function's environment is incomplete or not in the shape the construct writes."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,7 @@ class VerifierSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VerifierSettings:
         def required(name: str) -> str:
-            value = env.get(name, "")
-            if not value:
-                raise SettingsError(f"environment variable {name} is missing or empty")
-            return value
+            return required_variable(env, name)
 
         try:
             targets = [
