@@ -69,7 +69,6 @@ def measure(rows: int, repeat: int) -> list:
                     timed(lambda: build_model_table(transactions, customers), repeat),
                     peak_bytes(lambda: build_model_table(transactions, customers))))
     table = build_model_table(transactions, customers)
-    del customers, transactions
     for mode in MODES:
         results.append((f"split {mode}",
                         timed(lambda: split_indices(table, mode, FRACTIONS, seed=0), repeat),

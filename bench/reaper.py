@@ -50,11 +50,10 @@ for _key, _value in {
     os.environ[_key] = _value
 
 import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
 from common import tags  # noqa: E402
 from idle_endpoint_reaper import report, settings  # noqa: E402
 from idle_endpoint_reaper.reaper import Clients, reap  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
 PREFIX = "mlp"
 REGION = "us-east-1"

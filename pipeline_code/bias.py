@@ -35,7 +35,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline_code.columns import LABEL
-from pipeline_code.evaluate import EvaluationError, positive_scores, read_prediction_lines
+from pipeline_code.evaluate import (
+    EvaluationError,
+    positive_scores,
+    read_prediction_lines,
+)
 
 ANALYSIS_FILE = "analysis.json"
 UNIQUENESS_THRESHOLD = 0.05

@@ -8,10 +8,15 @@ an entry is unused, so this list never hides more than it must.
 from __future__ import annotations
 
 import fnmatch
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import aws_cdk as cdk
 from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from stacks.network_stack import NetworkStack
+    from stacks.platform_stack import PlatformStack
+    from stacks.team_stack import TeamStack
 
 
 class Acknowledgment(NamedTuple):

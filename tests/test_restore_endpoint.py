@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-
 from common import tags
 from idle_endpoint_reaper import reaper, report, settings
 from idle_endpoint_reaper.restore_record import parameter_name
+from moto import mock_aws
+
 from tools import restore_endpoint
 
 REGION = "us-east-1"

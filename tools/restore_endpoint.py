@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from collections.abc import Sequence
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from common.tags import INTENDED_ENDPOINT_CONFIG as INTENDED_TAG
 
 from . import endpoint_spec

@@ -12,11 +12,11 @@ import logging
 import os
 from typing import Any
 
+from common.clients import cached_client
+
 from .deploy import log_outcome, reconcile
 from .messages import APPROVED, REJECTED, UnusableMessage, parse_message
 from .settings import DeploySettings
-
-from common.clients import cached_client
 
 logger = logging.getLogger(__name__)
 

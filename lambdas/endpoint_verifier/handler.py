@@ -11,10 +11,10 @@ import logging
 import os
 from typing import Any
 
+from common.clients import cached_client
+
 from .settings import VerifierSettings
 from .verify import handle_state_change
-
-from common.clients import cached_client
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from common import naming, tags
 
 from .settings import EndpointTarget, VerifierSettings

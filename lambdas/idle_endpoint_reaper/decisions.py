@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from common import tags
-
 from idle_endpoint_reaper.inventory import IN_SERVICE, ManagedEndpoint
 from idle_endpoint_reaper.settings import TeamPolicy
 

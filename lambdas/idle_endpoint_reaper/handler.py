@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-
 from idle_endpoint_reaper import report, settings
 from idle_endpoint_reaper.reaper import Clients, reap
 

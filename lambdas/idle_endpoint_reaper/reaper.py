@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from idle_endpoint_reaper import activity, decisions, inventory, report, teardown
 from idle_endpoint_reaper.settings import ReaperConfig, TeamPolicy
 

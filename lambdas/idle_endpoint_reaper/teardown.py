@@ -15,9 +15,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from common import tags
-
 from idle_endpoint_reaper.inventory import ManagedEndpoint
-from idle_endpoint_reaper.restore_record import RestoreRecord, ScalableTargetRecord, parameter_name
+from idle_endpoint_reaper.restore_record import (
+    RestoreRecord,
+    ScalableTargetRecord,
+    parameter_name,
+)
 
 AUTOSCALING_NAMESPACE = "sagemaker"
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Fn, Stack, Token
-from aws_cdk import CfnMapping
+from aws_cdk import CfnMapping, Fn, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3

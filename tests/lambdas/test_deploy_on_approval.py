@@ -12,15 +12,14 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
-
-from common import clients
 from botocore.stub import ANY, Stubber
-from common import naming, tags
+from common import clients, naming, tags
 from deploy_on_approval import deploy, endpoint_spec, handler
 from deploy_on_approval.deploy import Action
 from deploy_on_approval.messages import UnusableMessage, parse_message
 from deploy_on_approval.settings import DeploySettings
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from moto import mock_aws
 

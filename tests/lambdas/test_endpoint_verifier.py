@@ -10,10 +10,8 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
-
-from common import clients
 from botocore.stub import Stubber
-from common import naming, tags
+from common import clients, naming, tags
 from deploy_on_approval import endpoint_spec
 from deploy_on_approval.settings import DeploySettings
 from endpoint_verifier import handler, verify

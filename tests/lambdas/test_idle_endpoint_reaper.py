@@ -18,11 +18,19 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-
 from common import tags
-from idle_endpoint_reaper import activity, decisions, handler, reaper, report, restore_record, settings, teardown
+from idle_endpoint_reaper import (
+    activity,
+    decisions,
+    handler,
+    reaper,
+    report,
+    restore_record,
+    settings,
+    teardown,
+)
 from idle_endpoint_reaper.inventory import ManagedEndpoint
+from moto import mock_aws
 
 PREFIX = "mlp"
 REGION = "us-east-1"

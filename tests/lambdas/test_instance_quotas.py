@@ -7,12 +7,11 @@ import json
 
 import boto3
 import pytest
-
-from common import clients
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
-
+from common import clients
 from instance_quotas import handler, logic
+
 from stacks.config import ConfigError, parse_config
 
 REGION = "us-east-1"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-
-from common import clients
 from botocore.stub import Stubber
-
+from common import clients
 from studio_teardown import handler, logic
 
 REGION = "us-east-1"

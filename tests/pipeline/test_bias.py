@@ -88,7 +88,10 @@ def test_continuous_facet_uses_the_threshold_like_clarify():
 
 
 def test_report_parses_with_the_sagemaker_sdk_model_card_parsers():
-    from sagemaker.model_card.evaluation_metric_parsers import ClarifyBiasParser, ClarifyExplainabilityParser
+    from sagemaker.model_card.evaluation_metric_parsers import (
+        ClarifyBiasParser,
+        ClarifyExplainabilityParser,
+    )
 
     frame = pd.DataFrame({"home_state": ["CA", "NY", "TX", "CA"] * 25, LABEL: [1, 0, 0, 1] * 25, "x": range(100)})
     report = bias.bias_report(frame, "home_state", ["CA"], [1, 1, 0, 0] * 25)

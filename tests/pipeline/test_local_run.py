@@ -33,7 +33,9 @@ def test_evaluation_report_is_the_pipeline_format(result):
 
 
 def test_analysis_has_bias_and_explanations(result):
-    from sagemaker.model_card.evaluation_metric_parsers import ClarifyExplainabilityParser
+    from sagemaker.model_card.evaluation_metric_parsers import (
+        ClarifyExplainabilityParser,
+    )
 
     _, summary = result
     analysis = json.loads(open(summary["files"]["analysis"]).read())

@@ -707,9 +707,8 @@ def test_too_many_use_cases_for_one_lambda_environment_is_a_clear_error():
     from aws_cdk import aws_s3 as s3
     from aws_cdk import aws_sns as sns
 
-    from stacks.constructs.deploy_on_approval import DeployOnApproval
-
     from stacks.config import UseCase
+    from stacks.constructs.deploy_on_approval import DeployOnApproval
 
     # The config allows at most 4 use cases per team; the construct still guards its own limit.
     crowded = Team.model_construct(

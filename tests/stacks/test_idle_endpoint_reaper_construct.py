@@ -19,8 +19,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import ReaperOverride, ReaperSettings, Team
-from stacks.nag_acknowledgments import construct_acknowledgments
 from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
+from stacks.nag_acknowledgments import construct_acknowledgments
 from stacks.regions import SUPPORTED_REGIONS
 from tests.conftest import ROOT, cdk_context
 

@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from stacks.config import ConfigError, parse_config
-from stacks.replacement_guard import GUARDED_TYPES, check_against_lock, create_only_paths, replacements, write_lock
+from stacks.replacement_guard import (
+    GUARDED_TYPES,
+    check_against_lock,
+    create_only_paths,
+    replacements,
+    write_lock,
+)
 from tests.conftest import EXAMPLE_CONFIG, synthesize
 
 BASE = yaml.safe_load(EXAMPLE_CONFIG.read_text())

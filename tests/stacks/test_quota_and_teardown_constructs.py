@@ -15,8 +15,8 @@ from aws_cdk.assertions import Match, Template
 from stacks.config import QuotaRequest, QuotaUsage
 from stacks.constructs.instance_quotas import InstanceQuotaRequests
 from stacks.constructs.studio_teardown import TEARDOWN_DEADLINE, StudioTeardown
-from tests.conftest import cdk_context
 from stacks.nag_acknowledgments import acknowledge_findings, construct_acknowledgments
+from tests.conftest import cdk_context
 from tools.synth_report import cfn_lint
 
 VPC_ID = "vpc-0123456789abcdef0"
