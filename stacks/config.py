@@ -206,7 +206,10 @@ class ReaperOverride(Strict):
 class Deployment(Strict):
     """How an update shifts traffic to the new version (blue/green, with alarm rollback)."""
 
-    style: Literal["all_at_once", "canary", "linear"] = "canary"
+    style: Literal["all_at_once", "canary", "linear"] = Field(
+        "all_at_once",
+        description="Blue/green traffic shifting; canary and linear need at least 2 instances (a step is at most half the fleet).",
+    )
     canary_percent: int = Field(10, ge=1, le=50, description="Share of capacity in the canary step (canary style).")
     linear_step_percent: int = Field(20, ge=10, le=50, description="Share of capacity per step (linear style).")
     wait_interval_seconds: int = Field(300, ge=0, le=3600, description="Baking time between traffic steps.")
@@ -235,6 +238,16 @@ class EndpointSettings(Strict):
     data_capture: DataCapture = DataCapture()
     alarms: Alarms = Alarms()
     keep_previous_configs: int = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
+
+    @model_validator(mode="after")
+    def _shifting_needs_a_fleet(self) -> "EndpointSettings":
+        if self.deployment.style != "all_at_once" and self.initial_instance_count < 2:
+            raise ValueError(
+                f"deployment.style {self.deployment.style!r} with initial_instance_count "
+                f"{self.initial_instance_count} is not allowed: canary and linear shifting need at least 2 "
+                "instances (each step is at most half the fleet); use style 'all_at_once' or more instances"
+            )
+        return self
 
 
 class UseCase(Strict):

@@ -89,6 +89,11 @@ BAD_INPUTS = [
         [{"name": f"case{i}"} for i in range(5)],
         ["teams[0].use_cases", "at most 4 items"],
     ),
+    (
+        "teams.0.use_cases.0.endpoint.initial_instance_count",
+        1,
+        ["teams[0].use_cases[0].endpoint", "'canary' with initial_instance_count 1", "at least 2"],
+    ),
     ("reaper.schedule", "every hour", ["reaper.schedule", "'every hour'", "rate(1 hour)"]),
     ("tags", {"aws:owner": "x"}, ["tags", "'aws:owner'", "reserved"]),
     ("network", {"mode": "existing", "vpc_id": "vpc-123"}, ["network.vpc_id", "'vpc-123'", "VPC id"]),

@@ -46,7 +46,7 @@ TEAM = Team.model_validate(
                     "data_capture": {"enabled": True, "sampling_percent": 20},
                 },
             },
-            {"name": "churn", "endpoint": {"deployment": {"style": "linear"}}},
+            {"name": "churn", "endpoint": {"initial_instance_count": 2, "deployment": {"style": "linear"}}},
         ],
     }
 )

@@ -44,7 +44,7 @@ TEAMS = [
                 },
                 {
                     "name": "churn-propensity",
-                    "endpoint": {"deployment": {"style": "linear", "maximum_execution_timeout_seconds": 14400}},
+                    "endpoint": {"initial_instance_count": 2, "deployment": {"style": "linear", "maximum_execution_timeout_seconds": 14400}},
                 },
             ],
         }
