@@ -96,40 +96,48 @@ TEAM_SAGEMAKER_ACTIONS = (
 
 # Pipeline steps get names from SageMaker Pipelines (`pipelines-...`), and a Clarify job starts a shadow
 # endpoint named `sm-clarify-...`; the team role runs them, so it may create and watch such resources.
-PIPELINE_STEP_RESOURCES = (
+# These names carry no team, so the grants stop short of deleting anything a pipeline made.
+PIPELINE_JOB_RESOURCES = (
     "training-job/pipelines-*",
     "processing-job/pipelines-*",
     "transform-job/pipelines-*",
     "automl-job/pipelines-*",
     "hyper-parameter-tuning-job/pipelines-*",
     "model/pipelines-*",
-    "endpoint-config/sm-clarify-*",
-    "endpoint/sm-clarify-*",
 )
-PIPELINE_STEP_ACTIONS = (
+PIPELINE_JOB_ACTIONS = (
     "sagemaker:AddTags",
     "sagemaker:CreateAutoMLJobV2",
-    "sagemaker:CreateEndpoint",
-    "sagemaker:CreateEndpointConfig",
     "sagemaker:CreateHyperParameterTuningJob",
     "sagemaker:CreateModel",
     "sagemaker:CreateProcessingJob",
     "sagemaker:CreateTrainingJob",
     "sagemaker:CreateTransformJob",
-    "sagemaker:DeleteEndpoint",
-    "sagemaker:DeleteEndpointConfig",
-    "sagemaker:DeleteModel",
     "sagemaker:DescribeAutoMLJobV2",
-    "sagemaker:DescribeEndpoint",
-    "sagemaker:DescribeEndpointConfig",
     "sagemaker:DescribeHyperParameterTuningJob",
     "sagemaker:DescribeModel",
     "sagemaker:DescribeProcessingJob",
     "sagemaker:DescribeTrainingJob",
     "sagemaker:DescribeTransformJob",
-    "sagemaker:InvokeEndpoint",
     "sagemaker:ListCandidatesForAutoMLJob",
+    "sagemaker:StopAutoMLJob",
+    "sagemaker:StopHyperParameterTuningJob",
+    "sagemaker:StopProcessingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:StopTransformJob",
 )
+CLARIFY_SHADOW_RESOURCES = ("endpoint-config/sm-clarify-*", "endpoint/sm-clarify-*")
+CLARIFY_SHADOW_ACTIONS = (
+    "sagemaker:AddTags",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:InvokeEndpoint",
+)
+PIPELINE_STEP_RESOURCES = PIPELINE_JOB_RESOURCES + CLARIFY_SHADOW_RESOURCES
 
 
 def sagemaker_arn(resource: str) -> str:
@@ -368,9 +376,16 @@ class TeamStack(Stack):
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="JobsThatSageMakerPipelinesAndClarifyName",
-                actions=list(PIPELINE_STEP_ACTIONS),
-                resources=[sagemaker_arn(resource) for resource in PIPELINE_STEP_RESOURCES],
+                sid="JobsThatSageMakerPipelinesName",
+                actions=list(PIPELINE_JOB_ACTIONS),
+                resources=[sagemaker_arn(resource) for resource in PIPELINE_JOB_RESOURCES],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ClarifyShadowEndpoints",
+                actions=list(CLARIFY_SHADOW_ACTIONS),
+                resources=[sagemaker_arn(resource) for resource in CLARIFY_SHADOW_RESOURCES],
             )
         )
         role.add_to_policy(

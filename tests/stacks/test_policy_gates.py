@@ -269,3 +269,14 @@ def test_adding_a_team_adds_a_stack_and_changes_no_other(example, tmp_path):
     assert set(result.templates) == set(example.templates) | {"mlp-team-risk"}
     for name, template in example.templates.items():
         assert result.templates[name] == template, f"{name} changed when a team was added"
+
+
+def test_resources_named_by_sagemaker_are_never_deleted_through_the_team_role(example):
+    """`pipelines-*` jobs and models carry no team in their names: the team role may not delete them."""
+    for team in TEAMS:
+        stack = f"mlp-team-{team}"
+        for _, logical_id, statement in policy_checks.policy_statements({stack: example.template(stack)}):
+            resources = json.dumps(statement.get("Resource"))
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "/pipelines-*" in resources:
+                assert not [a for a in actions if a.startswith("sagemaker:Delete")], (stack, logical_id)
