@@ -9,12 +9,12 @@ CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install synth test deploy diff bench schema quotas local-run clean
+.PHONY: install synth test deploy diff bench schema quotas local-run constraints clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -50,6 +50,15 @@ local-run: install
 
 schema: install
 	$(PY) -m tools.export_schema
+
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-venv/bin/python -m pip install --quiet -r requirements-dev.txt
+	(head -n 2 constraints.txt; .constraints-venv/bin/python -m pip freeze --exclude-editable) > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .constraints-venv
 
 clean:
 	rm -rf cdk.out .pytest_cache .hypothesis
