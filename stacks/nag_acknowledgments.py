@@ -100,7 +100,8 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
             Acknowledgment(f"{deployment}/DefaultPolicy/Resource", f"{IAM5}[Resource::{bucket}/*]", copy_reason),
             Acknowledgment(
                 f"{deployment}/DefaultPolicy/Resource",
-                f"{IAM5}[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
+                f"{IAM5}[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+                f"{_shown(stack, stack.account, 'AWS::AccountId')}-{_shown(stack, stack.region, 'AWS::Region')}/*]",
                 copy_reason,
             ),
         ] + [
