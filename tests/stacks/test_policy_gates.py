@@ -283,3 +283,38 @@ def test_resources_named_by_sagemaker_are_never_deleted_through_the_team_role(ex
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "/pipelines-*" in resources:
                 assert not [a for a in actions if a.startswith("sagemaker:Delete")], (stack, logical_id)
+
+
+EDGE_CONFIGS = {
+    "minimal": {"prefix": "edge", "teams": [{"name": "solo", "cost_center": "CC-1"}]},
+    "everything switched": {
+        "prefix": "edge",
+        "account": "210987654321",
+        "region": "ap-southeast-2",
+        "studio": {"home_efs_on_delete": "delete", "idle_timeout_minutes": 60, "max_idle_timeout_minutes": 60},
+        "reaper": {"enabled": False, "dry_run": False},
+        "quotas": [{"instance_type": "ml.g5.xlarge", "usage": "spot-training", "desired": 2}],
+        "teams": [
+            {
+                "name": "alpha",
+                "cost_center": "CC-1",
+                "users": ["u1"],
+                "reaper": {"exempt": True},
+                "use_cases": [
+                    {"name": f"case-{i}", "endpoint": {"data_capture": {"enabled": True}}} for i in range(4)
+                ],
+            },
+            {"name": "beta", "cost_center": "CC-2", "users": ["u1"], "use_cases": []},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CONFIGS))
+def test_edge_configs_pass_every_gate(name, tmp_path):
+    result = synthesize(parse_config(EDGE_CONFIGS[name]), tmp_path / "edge")
+    assert nag_findings(result.outdir)[0] == []
+    assert policy_checks.run_all(result.templates) == []
+    manifest = json.loads((result.outdir / "manifest.json").read_text())
+    files = [result.outdir / a["properties"]["templateFile"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert cfn_lint(files) == []
