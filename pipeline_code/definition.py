@@ -271,8 +271,24 @@ def xgboost_steps() -> tuple:
         "early_stopping_rounds": "20",
     }
     tuned = ("eta", "max_depth", "min_child_weight", "subsample")
-    algorithm = {"TrainingImage": f"${{{XGBOOST.placeholder}}}", "TrainingInputMode": "File"}
-    output = {"S3OutputPath": run_uri("xgboost", "models"), "KmsKeyId": "${KmsKeyArn}"}
+
+    def job() -> dict:
+        """What the tuning jobs and the Debugger-watched retrain share, so the retrain matches the tuning."""
+        return {
+            "AlgorithmSpecification": {"TrainingImage": f"${{{XGBOOST.placeholder}}}", "TrainingInputMode": "File"},
+            "RoleArn": "${ExecutionRoleArn}",
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": run_uri("xgboost", "models"), "KmsKeyId": "${KmsKeyArn}"},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": param("TrainingInstanceType"),
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": "${KmsKeyArn}",
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": TRAINING_MAX_SECONDS},
+            "EnableInterContainerTrafficEncryption": True,
+        }
+
     tune = {
         "Name": "XGBoostTune",
         "Type": "Tuning",
@@ -297,21 +313,7 @@ def xgboost_steps() -> tuple:
                 },
                 "TrainingJobEarlyStoppingType": "Auto",
             },
-            "TrainingJobDefinition": {
-                "StaticHyperParameters": dict(static),
-                "AlgorithmSpecification": dict(algorithm),
-                "RoleArn": "${ExecutionRoleArn}",
-                "InputDataConfig": channels,
-                "OutputDataConfig": dict(output),
-                "ResourceConfig": {
-                    "InstanceCount": 1,
-                    "InstanceType": param("TrainingInstanceType"),
-                    "VolumeSizeInGB": 30,
-                    "VolumeKmsKeyId": "${KmsKeyArn}",
-                },
-                "StoppingCondition": {"MaxRuntimeInSeconds": TRAINING_MAX_SECONDS},
-                "EnableInterContainerTrafficEncryption": True,
-            },
+            "TrainingJobDefinition": {"StaticHyperParameters": dict(static), **job()},
         },
     }
     hyperparameters = dict(static)
@@ -322,19 +324,8 @@ def xgboost_steps() -> tuple:
         "Name": "XGBoostTrain",
         "Type": "Training",
         "Arguments": {
-            "AlgorithmSpecification": dict(algorithm),
             "HyperParameters": hyperparameters,
-            "RoleArn": "${ExecutionRoleArn}",
-            "InputDataConfig": channels,
-            "OutputDataConfig": dict(output),
-            "ResourceConfig": {
-                "InstanceCount": 1,
-                "InstanceType": param("TrainingInstanceType"),
-                "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": "${KmsKeyArn}",
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": TRAINING_MAX_SECONDS},
-            "EnableInterContainerTrafficEncryption": True,
+            **job(),
             "DebugHookConfig": {
                 "S3OutputPath": run_uri("xgboost", "debugger"),
                 "CollectionConfigurations": [
