@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from tests.sagemaker_events import model_package_state_change
 from common import clients, naming, tags
 from deploy_on_approval import deploy, endpoint_spec, handler
 from deploy_on_approval.deploy import Action
@@ -78,37 +79,7 @@ def package_arn(version: int, group: str = GROUP) -> str:
 
 
 def documented_event(group: str, version: int, status: str) -> dict:
-    """A "SageMaker Model Package State Change" event in the shape of the SageMaker developer guide."""
-    arn = package_arn(version, group)
-    return {
-        "version": "0",
-        "id": f"844e2571-85d4-695f-b930-0153b71dc{version:03d}",
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "2021-02-24T17:00:14Z",
-        "region": REGION,
-        "resources": [arn],
-        "detail": {
-            "ModelPackageGroupName": group,
-            "ModelPackageVersion": version,
-            "ModelPackageArn": arn,
-            "CreationTime": "2021-02-24T17:00:14Z",
-            "InferenceSpecification": {
-                "Containers": [
-                    {
-                        "Image": "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3",
-                        "ModelDataUrl": f"s3://mlp-fraud-data/models/{version}/model.tar.gz",
-                    }
-                ],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["text/csv"],
-            },
-            "ModelPackageStatus": "Completed",
-            "ModelApprovalStatus": status,
-            "LastModifiedTime": "2021-02-24T17:00:14Z",
-        },
-    }
+    return model_package_state_change(group, version, status, region=REGION, account=ACCOUNT)
 
 
 def compact_body(group: str, version: int, status: str) -> str:

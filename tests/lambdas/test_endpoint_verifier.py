@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
+from tests.sagemaker_events import endpoint_state_change
 from common import clients, naming, tags
 from deploy_on_approval import endpoint_spec
 from deploy_on_approval.settings import DeploySettings
@@ -41,28 +42,7 @@ WRITES = {"DeleteEndpointConfig", "DeleteModel", "DeleteEndpoint", "CreateEndpoi
 
 
 def state_change(endpoint: str, status: str, **extra) -> dict:
-    """A "SageMaker Endpoint State Change" event in the shape of the SageMaker developer guide."""
-    return {
-        "version": "0",
-        "id": "d2921b5a-b0ad-cace-a8e3-0f159d018e06",
-        "detail-type": "SageMaker Endpoint State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "1583831889050",
-        "region": REGION,
-        "resources": [f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{endpoint}"],
-        "detail": {
-            "EndpointName": endpoint,
-            "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{endpoint}",
-            "EndpointConfigName": "MyEndpointConfig",
-            "ProductionVariants": [{"DesiredWeight": 1.0, "DesiredInstanceCount": 1.0}],
-            "EndpointStatus": status,
-            "CreationTime": 1592411992203.0,
-            "LastModifiedTime": 1592411994287.0,
-            "Tags": {},
-            **extra,
-        },
-    }
+    return endpoint_state_change(endpoint, status, region=REGION, account=ACCOUNT, **extra)
 
 
 def deploy_settings(topic_arn: str, team: str = "fraud") -> DeploySettings:

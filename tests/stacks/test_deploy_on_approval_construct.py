@@ -19,6 +19,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from tests.sagemaker_events import endpoint_state_change, model_package_state_change
 from lambdas.common import naming  # noqa: E402
 from stacks.config import Team  # noqa: E402
 from stacks.nag_acknowledgments import construct_acknowledgments  # noqa: E402
@@ -226,58 +227,11 @@ def transform(transformer: dict, event: dict) -> str:
 
 
 def model_package_event(group: str, version: int, status: str, event_id: str = "844e2571-85d4-695f-b930-0153b71dcb42") -> dict:
-    """Shape of the "SageMaker Model Package State Change" example in the SageMaker developer guide."""
-    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/{version}"
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "2021-02-24T17:00:14Z",
-        "region": REGION,
-        "resources": [arn],
-        "detail": {
-            "ModelPackageGroupName": group,
-            "ModelPackageVersion": version,
-            "ModelPackageArn": arn,
-            "CreationTime": "2021-02-24T17:00:14Z",
-            "InferenceSpecification": {
-                "Containers": [{"Image": "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"}],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["text/csv"],
-            },
-            "ModelPackageStatus": "Completed",
-            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-            "CertifyForMarketplace": False,
-            "ModelApprovalStatus": status,
-            "LastModifiedTime": "2021-02-24T17:00:14Z",
-        },
-    }
+    return model_package_state_change(group, version, status, region=REGION, account=ACCOUNT, event_id=event_id)
 
 
 def endpoint_event(endpoint: str, status: str) -> dict:
-    """Shape of the "SageMaker Endpoint State Change" example in the SageMaker developer guide."""
-    return {
-        "version": "0",
-        "id": "d2921b5a-b0ad-cace-a8e3-0f159d018e06",
-        "detail-type": "SageMaker Endpoint State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": "1583831889050",
-        "region": REGION,
-        "resources": [sagemaker_arn(f"endpoint/{endpoint}")],
-        "detail": {
-            "EndpointName": endpoint,
-            "EndpointArn": sagemaker_arn(f"endpoint/{endpoint}"),
-            "EndpointConfigName": "MyEndpointConfig",
-            "ProductionVariants": [{"DesiredWeight": 1.0, "DesiredInstanceCount": 1.0}],
-            "EndpointStatus": status,
-            "CreationTime": 1592411992203.0,
-            "LastModifiedTime": 1592411994287.0,
-            "Tags": {},
-        },
-    }
+    return endpoint_state_change(endpoint, status, region=REGION, account=ACCOUNT)
 
 
 def routed(synth: Synth, stack: str, event: dict) -> list[tuple[str, str, str]]:
