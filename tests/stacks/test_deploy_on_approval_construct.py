@@ -19,7 +19,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from tests.sagemaker_events import endpoint_state_change, model_package_state_change
+from tests.sagemaker_events import endpoint_state_change, model_package_state_change  # noqa: E402
 from lambdas.common import naming  # noqa: E402
 from stacks.config import Team  # noqa: E402
 from stacks.nag_acknowledgments import construct_acknowledgments  # noqa: E402
