@@ -284,7 +284,6 @@ def studio_teardown_acknowledgments(construct) -> list[Acknowledgment]:
 def construct_acknowledgments(construct: IConstruct) -> list[Acknowledgment]:
     """The findings a platform construct keeps, with paths relative to its stack."""
     from stacks.constructs.deploy_on_approval import DeployOnApproval
-    from stacks.constructs.experiment_pipeline import ExperimentPipeline
     from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
     from stacks.constructs.instance_quotas import InstanceQuotaRequests
     from stacks.constructs.studio_teardown import StudioTeardown
@@ -294,15 +293,10 @@ def construct_acknowledgments(construct: IConstruct) -> list[Acknowledgment]:
         IdleEndpointReaper: idle_endpoint_reaper_acknowledgments,
         InstanceQuotaRequests: instance_quota_acknowledgments,
         StudioTeardown: studio_teardown_acknowledgments,
-        ExperimentPipeline: experiment_pipeline_acknowledgments,
     }
     for kind, builder in builders.items():
         if isinstance(construct, kind):
             return builder(construct)
-    return []
-
-
-def experiment_pipeline_acknowledgments(construct) -> list[Acknowledgment]:
     return []
 
 
