@@ -1,0 +1,260 @@
+"""IAM policy evaluation for offline proofs: does a set of statements allow one request?
+
+Implements what the platform's policies use, with IAM's documented semantics:
+- ``Action``/``NotAction`` (case-insensitive, ``*`` and ``?`` wildcards), ``Resource``/``NotResource``
+  (ARN wildcards that do not cross the first five ``:`` separators), ``Principal``/``NotPrincipal``
+  for resource policies (``*``, ``AWS`` account or ARN, ``Service``);
+- explicit ``Deny`` wins over any ``Allow``; nothing allowed is an implicit deny;
+- condition operators ``String*``, ``Arn*``, ``Bool``, ``Null``, ``Numeric*``, with ``...IfExists``
+  and the ``ForAllValues:``/``ForAnyValue:`` set prefixes; a key missing from the request context
+  makes a positive operator false and a negated one (``StringNotEquals``, ``ArnNotLike``...) true, as
+  IAM does. Context keys are case-insensitive.
+
+``evaluate(statements, request)`` evaluates one policy set (for example a role's identity policies);
+``evaluate_access`` joins the identity policies and the resource's policy the way IAM does for a
+principal of the same account, and the KMS rule that a key policy must admit the caller.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.iam.template import describe
+
+DEFAULT_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+@dataclass
+class Request:
+    """One authorization request: action, resource ARN (or ``*``), context keys, and who asks."""
+
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+    principal_arn: str | None = None
+    principal_service: str | None = None
+    principal_account: str | None = None
+
+    def context_value(self, key: str) -> Any:
+        merged = {**DEFAULT_CONTEXT, **self.context}
+        for name, value in merged.items():
+            if name.lower() == key.lower():
+                return value
+        return None
+
+    def __str__(self) -> str:
+        who = self.principal_service or self.principal_arn or "caller"
+        return f"{who} {self.action} on {self.resource}"
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    allows: list[dict[str, Any]]
+    denies: list[dict[str, Any]]
+
+    def explain(self) -> str:
+        if self.denies:
+            return "explicitly denied by " + ", ".join(describe(s) for s in self.denies)
+        if self.allows:
+            return "allowed by " + ", ".join(describe(s) for s in self.allows)
+        return "no statement allows it (implicit deny)"
+
+
+def evaluate(statements: list[dict[str, Any]], request: Request, *, resource_policy: bool = False) -> Decision:
+    """The decision of one policy set; `resource_policy` makes ``Principal`` count."""
+    allows, denies = [], []
+    for statement in statements:
+        if statement_applies(statement, request, resource_policy=resource_policy):
+            (denies if statement.get("Effect") == "Deny" else allows).append(statement)
+    return Decision(allowed=bool(allows) and not denies, allows=allows, denies=denies)
+
+
+def evaluate_access(
+    identity: list[dict[str, Any]],
+    resource: list[dict[str, Any]],
+    request: Request,
+    *,
+    key_policy: bool = False,
+) -> Decision:
+    """Same-account access: any explicit Deny of either side wins; then an Allow of either side suffices.
+
+    For a KMS key (`key_policy`), the key policy must allow the request itself, or allow the account's
+    root principal (which delegates to IAM policies) and the identity policy must allow it.
+    """
+    ident = evaluate(identity, request)
+    res = evaluate(resource, request, resource_policy=True)
+    denies = ident.denies + res.denies
+    if key_policy:
+        account = request.principal_account or _account_of(request.principal_arn)
+        root = Request(
+            request.action,
+            request.resource,
+            request.context,
+            principal_arn=f"arn:aws:iam::{account}:root" if account else None,
+        )
+        delegated = [s for s in resource if statement_applies(s, root, resource_policy=True, root_only=True)]
+        allowed = bool(res.allows) or (bool(delegated) and bool(ident.allows))
+        return Decision(allowed=allowed and not denies, allows=res.allows + ident.allows, denies=denies)
+    allows = ident.allows + res.allows
+    return Decision(allowed=bool(allows) and not denies, allows=allows, denies=denies)
+
+
+def statement_applies(
+    statement: dict[str, Any], request: Request, *, resource_policy: bool = False, root_only: bool = False
+) -> bool:
+    if "Action" in statement and not _any_action(statement["Action"], request.action):
+        return False
+    if "NotAction" in statement and _any_action(statement["NotAction"], request.action):
+        return False
+    if "Resource" in statement and not _any_resource(statement["Resource"], request.resource):
+        return False
+    if "NotResource" in statement and _any_resource(statement["NotResource"], request.resource):
+        return False
+    if resource_policy:
+        if "Principal" in statement and not _principal_matches(statement["Principal"], request, root_only=root_only):
+            return False
+        if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], request):
+            return False
+    return conditions_hold(statement.get("Condition", {}), request)
+
+
+# --- actions, resources, principals ------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def _any_action(patterns: Any, action: str) -> bool:
+    return any(action_matches(p, action) for p in _as_list(patterns))
+
+
+def resource_matches(pattern: str, resource: str) -> bool:
+    """IAM ARN matching: wildcards within each of the first five segments, anything in the resource part."""
+    if pattern == "*":
+        return True
+    if resource == "*":
+        return False
+    pattern_parts = pattern.split(":", 5)
+    resource_parts = resource.split(":", 5)
+    if len(pattern_parts) != len(resource_parts):
+        return len(pattern_parts) < 6 and _glob(pattern, resource)
+    return all(_glob(p, r) for p, r in zip(pattern_parts, resource_parts))
+
+
+def _any_resource(patterns: Any, resource: str) -> bool:
+    return any(resource_matches(p, resource) for p in _as_list(patterns))
+
+
+def _glob(pattern: str, text: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, flags=re.DOTALL) is not None
+
+
+def _account_of(arn: str | None) -> str | None:
+    if not arn:
+        return None
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else None
+
+
+def _principal_matches(principal: Any, request: Request, *, root_only: bool = False) -> bool:
+    if principal == "*":
+        return not root_only
+    if not isinstance(principal, dict):
+        return False
+    for kind, values in principal.items():
+        for value in _as_list(values):
+            if kind == "AWS":
+                if value == "*" and not root_only:
+                    return True
+                if request.principal_arn is None:
+                    continue
+                if value == request.principal_arn:
+                    return True
+                account = _account_of(request.principal_arn)
+                if value in (account, f"arn:aws:iam::{account}:root") and (
+                    not root_only or request.principal_arn.endswith(":root")
+                ):
+                    return True
+            elif kind == "Service" and request.principal_service == value:
+                return True
+    return False
+
+
+# --- conditions -------------------------------------------------------------------------------------
+
+_NEGATED = ("StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike",
+            "NumericNotEquals")
+
+
+def conditions_hold(condition: dict[str, Any], request: Request) -> bool:
+    """Every operator of the block holds (AND); within one key, any listed value matches (OR)."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            if not _operator_holds(operator, key, _as_list(expected), request):
+                return False
+    return True
+
+
+def _operator_holds(operator: str, key: str, expected: list, request: Request) -> bool:
+    set_prefix = None
+    if ":" in operator:
+        set_prefix, operator = operator.split(":", 1)
+    if_exists = operator.endswith("IfExists")
+    base = operator[: -len("IfExists")] if if_exists else operator
+    actual = request.context_value(key)
+    if base == "Null":
+        wants_missing = str(expected[0]).lower() == "true"
+        return (actual is None) == wants_missing
+    if actual is None:
+        if set_prefix == "ForAllValues":
+            return True
+        return if_exists or base in _NEGATED
+    values = [str(v) if not isinstance(v, bool) else str(v).lower() for v in _as_list(actual)]
+    negated = base in _NEGATED
+    positive = base.replace("Not", "", 1) if negated else base
+
+    def one(value: str) -> bool:
+        return any(_compare(positive, value, str(e) if not isinstance(e, bool) else str(e).lower()) for e in expected)
+
+    if set_prefix == "ForAllValues":
+        matched = all(one(v) for v in values)
+        return (not any(one(v) for v in values)) if negated else matched
+    if set_prefix == "ForAnyValue":
+        return any(not one(v) for v in values) if negated else any(one(v) for v in values)
+    result = any(one(v) for v in values)
+    return not result if negated else result
+
+
+def _compare(operator: str, actual: str, expected: str) -> bool:
+    if operator == "StringEquals":
+        return actual == expected
+    if operator == "StringEqualsIgnoreCase":
+        return actual.lower() == expected.lower()
+    if operator == "StringLike":
+        return _glob(expected, actual)
+    if operator in ("ArnEquals", "ArnLike"):
+        return resource_matches(expected, actual)
+    if operator == "Bool":
+        return actual.lower() == expected.lower()
+    if operator.startswith("Numeric"):
+        a, e = float(actual), float(expected)
+        return {
+            "NumericEquals": a == e,
+            "NumericLessThan": a < e,
+            "NumericLessThanEquals": a <= e,
+            "NumericGreaterThan": a > e,
+            "NumericGreaterThanEquals": a >= e,
+        }[operator]
+    raise ValueError(f"condition operator {operator} is not supported by this evaluator")

