@@ -4,12 +4,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov needs an older boto3 than the app's, so it gets a virtualenv of its own.
+VENV_SCAN := .venv-scan
 CONFIG ?= config/platform.yaml
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install synth test deploy diff bench schema quotas local-run constraints clean
+.PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +19,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+$(VENV_SCAN)/.installed: requirements-scan.txt constraints-scan.txt
+	@echo "Installing checkov into $(VENV_SCAN)/ (a virtualenv of its own; takes a minute or two)"
+	$(PYTHON) -m venv $(VENV_SCAN)
+	$(VENV_SCAN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_SCAN)/bin/python -m pip install --quiet -r requirements-scan.txt -c constraints-scan.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed $(VENV_SCAN)/.installed node_modules/.installed
 
 synth: install
 	rm -rf cdk.out
@@ -50,6 +59,7 @@ local-run: install
 
 schema: install
 	$(PY) -m tools.export_schema
+	$(PY) -m tools.permissions_table
 
 constraints:
 	rm -rf .constraints-venv
@@ -60,6 +70,15 @@ constraints:
 	mv constraints.new constraints.txt
 	rm -rf .constraints-venv
 
+constraints-scan:
+	rm -rf .constraints-scan-venv
+	$(PYTHON) -m venv .constraints-scan-venv
+	.constraints-scan-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-scan-venv/bin/python -m pip install --quiet -r requirements-scan.txt
+	(head -n 2 constraints-scan.txt; .constraints-scan-venv/bin/python -m pip freeze --exclude-editable) > constraints-scan.new
+	mv constraints-scan.new constraints-scan.txt
+	rm -rf .constraints-scan-venv
+
 clean:
 	rm -rf cdk.out .pytest_cache .hypothesis
-	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -not -path './node_modules/*' -exec rm -rf {} +
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -not -path './$(VENV_SCAN)/*' -not -path './node_modules/*' -exec rm -rf {} +

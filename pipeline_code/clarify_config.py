@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from pipeline_code.columns import CONTEXT, FEATURES, LABEL
 
 CONFIG_FILE = "analysis_config.json"
+# Clarify names its shadow endpoint from this prefix; the pipeline passes the team's resource prefix
+# (at most 31 characters: a 10-character platform prefix, a hyphen and a 20-character team name).
+ENDPOINT_NAME_PREFIX_MAX = 31
+ENDPOINT_NAME_PREFIX = re.compile(r"[a-zA-Z0-9](-?[a-zA-Z0-9]){0,30}")
 PREDICTOR_FIELDS = {
     "probability": {"probability": 0},
     "label_and_probability": {"label": 0, "probability": 1},
@@ -65,6 +70,7 @@ def analysis_config(
     probability_threshold: float = 0.5,
     shap_samples: int = 100,
     label_column: str = LABEL,
+    endpoint_name_prefix: str | None = None,
 ) -> dict:
     """The analysis config as a dict; raises ``ClarifyConfigError`` for an unusable facet or option."""
     if label_column not in headers:
@@ -86,6 +92,11 @@ def analysis_config(
     missing = [f for f in FEATURES if f not in headers]
     if missing:
         raise ClarifyConfigError(f"the dataset lacks model features {missing}")
+    if endpoint_name_prefix is not None and not ENDPOINT_NAME_PREFIX.fullmatch(endpoint_name_prefix):
+        raise ClarifyConfigError(
+            f"endpoint name prefix {endpoint_name_prefix!r} is not allowed: 1-{ENDPOINT_NAME_PREFIX_MAX} letters, "
+            "digits and single hyphens, starting and ending with a letter or digit"
+        )
     excluded = [h for h in headers if h in CONTEXT]
     predictor = {
         "model_name": model_name,
@@ -94,6 +105,8 @@ def analysis_config(
         "content_type": "text/csv",
         "accept_type": "text/csv",
     }
+    if endpoint_name_prefix:
+        predictor["endpoint_name_prefix"] = endpoint_name_prefix
     predictor.update(PREDICTOR_FIELDS[prediction_format])
     return {
         "version": "1.0",
@@ -128,6 +141,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-dir", type=Path, required=True, help="folder with test.csv (for its header)")
     parser.add_argument("--output-dir", type=Path, required=True, help="folder for analysis_config.json")
     parser.add_argument("--model-name", required=True, help="SageMaker model Clarify deploys on a shadow endpoint")
+    parser.add_argument(
+        "--endpoint-name-prefix",
+        default=None,
+        help="name prefix of Clarify's shadow endpoint (the team's prefix, so the team role's grants cover it)",
+    )
     parser.add_argument("--facet-name", default="home_state")
     parser.add_argument("--facet-values", default="CA", help="comma-separated values of the sensitive group")
     parser.add_argument("--instance-type", default="ml.m5.large")
@@ -149,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             args.prediction_format,
             args.probability_threshold,
             args.shap_samples,
+            endpoint_name_prefix=args.endpoint_name_prefix,
         )
     except ClarifyConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -33,6 +33,9 @@ RUNS_PREFIX = "pipeline/runs"
 DATA_PREFIX = "pipeline/data/raw"
 
 PLACEHOLDERS = (
+    "TeamName",
+    "PlatformPrefix",
+    "ClarifyEndpointPrefix",
     "BucketName",
     "ExecutionRoleArn",
     "ModelPackageGroupName",
@@ -42,6 +45,11 @@ PLACEHOLDERS = (
     CLARIFY.placeholder,
     DEBUGGER.placeholder,
 )
+# Tags on every job and model a step creates: SageMaker Pipelines names them ``pipelines-...``, so the
+# team role's grants on such names are scoped by the team tag (see stacks/team_stack.py).
+TEAM_TAG_KEY = "mlops:team"
+PLATFORM_TAG_KEY = "mlops:platform"
+STEP_TAGS = ({"Key": TEAM_TAG_KEY, "Value": "${TeamName}"}, {"Key": PLATFORM_TAG_KEY, "Value": "${PlatformPrefix}"})
 PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 TRAINING_PATHS = ("AutoML", "XGBoost")
@@ -83,6 +91,11 @@ PARAMETERS = (
 """(name, type, default, description) of every pipeline parameter."""
 
 PARAMETER_NAMES = tuple(p[0] for p in PARAMETERS)
+
+
+def step_tags() -> list:
+    """The tags of a job or model a step creates (a fresh list per step)."""
+    return [dict(tag) for tag in STEP_TAGS]
 
 
 def get(path: str) -> dict:
@@ -163,6 +176,7 @@ def processing_step(name: str, image: str, inputs: list, outputs: list, module: 
         },
         "RoleArn": "${ExecutionRoleArn}",
         "StoppingCondition": {"MaxRuntimeInSeconds": PROCESSING_MAX_SECONDS},
+        "Tags": step_tags(),
     }
     if environment:
         arguments_block["Environment"] = environment
@@ -248,6 +262,7 @@ def automl_steps() -> tuple:
                 "SecurityConfig": {"VolumeKmsKeyId": "${KmsKeyArn}", "EnableInterContainerTrafficEncryption": True},
             },
             "RoleArn": "${ExecutionRoleArn}",
+            "Tags": step_tags(),
         },
     }
     model_container = {
@@ -314,6 +329,8 @@ def xgboost_steps() -> tuple:
                 "TrainingJobEarlyStoppingType": "Auto",
             },
             "TrainingJobDefinition": {"StaticHyperParameters": dict(static), **job()},
+            # Tags of a tuning job also go to every training job it starts.
+            "Tags": step_tags(),
         },
     }
     hyperparameters = dict(static)
@@ -326,6 +343,7 @@ def xgboost_steps() -> tuple:
         "Arguments": {
             "HyperParameters": hyperparameters,
             **job(),
+            "Tags": step_tags(),
             "DebugHookConfig": {
                 "S3OutputPath": run_uri("xgboost", "debugger"),
                 "CollectionConfigurations": [
@@ -366,7 +384,11 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
         {
             "Name": model,
             "Type": "Model",
-            "Arguments": {"ExecutionRoleArn": "${ExecutionRoleArn}", "PrimaryContainer": dict(model_container)},
+            "Arguments": {
+                "ExecutionRoleArn": "${ExecutionRoleArn}",
+                "PrimaryContainer": dict(model_container),
+                "Tags": step_tags(),
+            },
         },
         {
             "Name": transform,
@@ -393,6 +415,7 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
                     "InstanceType": param("TransformInstanceType"),
                     "VolumeKmsKeyId": "${KmsKeyArn}",
                 },
+                "Tags": step_tags(),
             },
         },
         processing_step(
@@ -425,6 +448,7 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
                 "--test-dir", f"{INPUT_ROOT}/test",
                 "--output-dir", f"{OUTPUT_ROOT}/config",
                 "--model-name", get(f"Steps.{model}.ModelName"),
+                "--endpoint-name-prefix", "${ClarifyEndpointPrefix}",
                 "--facet-name", param("BiasFacetName"),
                 "--facet-values", param("BiasFacetValues"),
                 "--instance-type", param("TransformInstanceType"),
@@ -545,10 +569,8 @@ def build_definition() -> dict:
         "Parameters": [
             {"Name": name, "Type": kind, "DefaultValue": default} for name, kind, default, _ in PARAMETERS
         ],
-        "PipelineExperimentConfig": {
-            "ExperimentName": get("Execution.PipelineName"),
-            "TrialName": get("Execution.PipelineExecutionId"),
-        },
+        # No PipelineExperimentConfig: the SDK's default one makes a SageMaker Experiments (classic) trial
+        # per execution, named by SageMaker rather than by the team, which no team-scoped policy allows.
         "Steps": [split_step(), select],
     }
 

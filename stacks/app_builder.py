@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from lambdas.common import tags
+from stacks.checkov_skips import apply_checkov_skips
 from stacks.config import PlatformConfig
 from stacks.nag_acknowledgments import acknowledge_findings
 from stacks.network_stack import NetworkStack, existing_network_refs
@@ -104,6 +105,7 @@ def build_platform(config: PlatformConfig, app: cdk.App | None = None, *, policy
 
     for stack in result.stacks:
         acknowledge_findings(stack)
+        apply_checkov_skips(stack)
     if policy_gates:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return result

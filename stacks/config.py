@@ -73,6 +73,13 @@ AccountId = Annotated[str, _pattern(r"\d{12}", "exactly 12 digits")]
 TagValue = Annotated[
     str, _pattern(r"[\w .:/=+\-@]{1,256}", "1-256 letters, digits, spaces and _ . : / = + - @")
 ]
+RoleArn = Annotated[
+    str,
+    _pattern(
+        r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+        "an IAM role ARN such as 'arn:aws:iam::123456789012:role/Admin' (a role, not a user or an assumed-role session)",
+    ),
+]
 Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address such as 'team@example.com'")]
 VpcId = Annotated[str, _pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id such as 'vpc-0123456789abcdef0'")]
 SubnetId = Annotated[str, _pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id such as 'subnet-0123456789abcdef0'")]
@@ -258,6 +265,10 @@ class UseCase(Strict):
     endpoint: EndpointSettings = EndpointSettings()
 
 
+# `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
+RESERVED_TEAM_NAMES = frozenset({"platform", "network"})
+
+
 class Team(Strict):
     name: TeamName
     cost_center: TagValue
@@ -270,6 +281,16 @@ class Team(Strict):
     )
     alert_emails: list[Email] = Field(default_factory=list)
     reaper: ReaperOverride = ReaperOverride()
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_TEAM_NAMES:
+            raise ValueError(
+                f"{name!r} is not allowed: reserved for the platform's own resources (<prefix>-{name}-...); "
+                f"choose another name than {', '.join(sorted(RESERVED_TEAM_NAMES))}"
+            )
+        return name
 
     @field_validator("users")
     @classmethod
@@ -296,6 +317,12 @@ class PlatformConfig(Strict):
     quotas: list[QuotaRequest] = Field(default_factory=list)
     reaper: ReaperSettings = ReaperSettings()
     tags: dict[str, TagValue] = Field(default_factory=dict, description="Extra tags on every taggable resource.")
+    break_glass_role_arns: list[RoleArn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Administrator roles that may still read and write every team's data bucket; every other "
+        "principal but the team's own roles is denied by the bucket policy.",
+    )
     teams: list[Team] = Field(min_length=1)
 
     @field_validator("region")
@@ -315,6 +342,12 @@ class PlatformConfig(Strict):
                     "not starting with 'aws:' or 'mlops:' (reserved)"
                 )
         return tags
+
+    @field_validator("break_glass_role_arns")
+    @classmethod
+    def _unique_break_glass_roles(cls, arns: list[str]) -> list[str]:
+        _unique(arns, "break-glass role ARN")
+        return arns
 
     @field_validator("teams")
     @classmethod

@@ -52,7 +52,7 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
     bucket = f"<{stack.get_logical_id(stack.data_bucket.node.default_child)}.Arn>"
     # The execution role's statements exceed one inline policy; CDK spills them into overflow policies.
     role = "ExecutionRole/*Policy*/Resource"
-    model_role = "ModelExecutionRole/DefaultPolicy/Resource"
+    model_role = "ModelExecutionRole/*Policy/Resource"
     named = "Team-prefixed names: the team creates these resources at run time, so the name is known only as a prefix."
     entries = [
         Acknowledgment(role, f"{IAM5}[Resource::{SAGEMAKER_ARN}:{kind}/{prefix}*]", named)
@@ -185,6 +185,9 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
                        run_time + "; deletes also require the platform's managed-by and team tags."),
         Acknowledgment(verifier_policy, f"{IAM5}[Resource::{sagemaker}:endpoint/{prefix}*]",
                        "Read only (Describe, ListTags): checks which configs any of the team's endpoints still uses."),
+        Acknowledgment(deploy_policy, f"{IAM5}[Resource::*]",
+                       "Only sagemaker:ListModelPackages, which the Service Authorization Reference authorizes on * "
+                       "(its model-package resource type is optional); the versions it reads are the team's own."),
         Acknowledgment(verifier_policy, f"{IAM5}[Resource::*]",
                        "Only sagemaker:ListEndpoints, ListEndpointConfigs and ListModels, which have no "
                        "resource-level permissions."),
@@ -229,16 +232,12 @@ def instance_quota_acknowledgments(construct) -> list[Acknowledgment]:
         return []
     stack = cdk.Stack.of(construct)
     here = _relative_path(stack, construct)
-    region = _shown(stack, stack.region, "AWS::Region")
-    account = _shown(stack, stack.account, "AWS::AccountId")
     policy = f"{here}/HandlerRole/DefaultPolicy/Resource"
     return [
         Acknowledgment(policy, f"{IAM5}[Resource::*]",
-                       "ListAWSDefaultServiceQuotas, ListServiceQuotas, ListRequestedServiceQuotaChangeHistoryByQuota "
-                       "and GetAWSDefaultServiceQuota support no resource-level permissions."),
-        Acknowledgment(policy,
-                       f"{IAM5}[Resource::arn:<AWS::Partition>:servicequotas:{region}:{account}:sagemaker/*]",
-                       "Quota codes are looked up at deploy time; the grant covers this account's SageMaker quotas only."),
+                       "The Service Authorization Reference lists no required resource type for any Service Quotas "
+                       "action the handler calls; GetServiceQuota and RequestServiceQuotaIncrease are limited to "
+                       "SageMaker by the servicequotas:service condition."),
         *_provider_invoke(stack, f"{here}/ProviderRole/DefaultPolicy/Resource", [construct.function]),
     ]
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ExistingNetwork, NewNetwork
+from stacks.constructs.key_policies import allow_cloudwatch_logs
 
 # Interface endpoints Studio, jobs and endpoints need when nothing reaches the internet.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -42,8 +44,22 @@ class NetworkStack(Stack):
         self._configured_zones = list(network.availability_zones or [])
         super().__init__(scope, construct_id, **kwargs)
 
+        # The platform key lives in the platform stack, which deploys after this one and imports the VPC,
+        # so the flow logs get a key of their own.
+        self.flow_logs_key = kms.Key(
+            self,
+            "FlowLogsKey",
+            description="Encrypts the VPC flow logs of the SageMaker Studio network",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        allow_cloudwatch_logs(self.flow_logs_key)
         flow_logs = logs.LogGroup(
-            self, "FlowLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "FlowLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=self.flow_logs_key,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.vpc = ec2.Vpc(
             self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -13,13 +13,18 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
-from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
+from stacks.constructs.idle_endpoint_reaper import (
+    IdleEndpointReaper,
+    platform_alarm_name,
+)
 from stacks.constructs.instance_quotas import InstanceQuotaRequests
+from stacks.constructs.key_policies import allow_cloudwatch_logs
 from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.network_stack import NetworkRefs
 
 # Services that publish to or read from the platform's encrypted topics and queues.
 KEY_USER_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
+# What CloudWatch Logs needs of the key of an encrypted log group (AWS's documented key policy).
 
 
 def domain_id_export_name(prefix: str) -> str:
@@ -53,6 +58,8 @@ class PlatformStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
         )
+        # Every log group of the platform, this stack's and the team stacks', is encrypted with this key.
+        allow_cloudwatch_logs(self.key)
 
         self.access_log_bucket = s3.Bucket(
             self,
@@ -85,6 +92,27 @@ class PlatformStack(Stack):
         )
         for address in config.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
+        # The topic has its own policy (enforce_ssl), so CloudWatch needs an explicit allow; platform-level
+        # alarms are all named `<prefix>-platform-...` (see platform_alarm_name).
+        self.alert_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PlatformAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alert_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=platform_alarm_name(config.prefix, "*"),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
 
         self.domain_default_role = iam.Role(
             self,
@@ -130,9 +158,15 @@ class PlatformStack(Stack):
         )
         self.domain.apply_removal_policy(RemovalPolicy.DESTROY)
         self.studio_teardown = StudioTeardown(
-            self, "StudioTeardown", domain=self.domain, home_efs_on_delete=config.studio.home_efs_on_delete
+            self,
+            "StudioTeardown",
+            domain=self.domain,
+            kms_key=self.key,
+            home_efs_on_delete=config.studio.home_efs_on_delete,
         )
-        self.instance_quotas = InstanceQuotaRequests(self, "InstanceQuotas", quotas=config.quotas)
+        self.instance_quotas = InstanceQuotaRequests(
+            self, "InstanceQuotas", quotas=config.quotas, kms_key=self.key
+        )
         self.idle_endpoint_reaper = IdleEndpointReaper(
             self,
             "IdleEndpointReaper",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -15,6 +16,7 @@ from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
+from stacks.constructs.lambda_function import grant_environment_decryption
 from stacks.constructs.studio_teardown import StudioTeardown
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -73,8 +75,6 @@ TEAM_SAGEMAKER_ACTIONS = (
     "sagemaker:DescribeTrial",
     "sagemaker:DescribeTrialComponent",
     "sagemaker:InvokeEndpoint",
-    "sagemaker:ListCandidatesForAutoMLJob",
-    "sagemaker:ListModelPackages",
     "sagemaker:ListPipelineExecutionSteps",
     "sagemaker:ListPipelineExecutions",
     "sagemaker:ListPipelineParametersForExecution",
@@ -94,9 +94,11 @@ TEAM_SAGEMAKER_ACTIONS = (
     "sagemaker:UpdatePipelineExecution",
 )
 
-# Pipeline steps get names from SageMaker Pipelines (`pipelines-...`), and a Clarify job starts a shadow
-# endpoint named `sm-clarify-...`; the team role runs them, so it may create and watch such resources.
-# These names carry no team, so the grants stop short of deleting anything a pipeline made.
+# Pipeline steps get names from SageMaker Pipelines (`pipelines-...`), which carry no team. Every step
+# of the team's pipeline is created with the team tag (``pipeline_code.definition.STEP_TAGS``), so the
+# team role may create such jobs only with its own team tag, and may watch, stop or tag only the ones
+# that carry it. Clarify's shadow endpoints are named with the team's prefix
+# (``clarify_config --endpoint-name-prefix``), so the team's named-resource grants cover them.
 PIPELINE_JOB_RESOURCES = (
     "training-job/pipelines-*",
     "processing-job/pipelines-*",
@@ -105,39 +107,44 @@ PIPELINE_JOB_RESOURCES = (
     "hyper-parameter-tuning-job/pipelines-*",
     "model/pipelines-*",
 )
-PIPELINE_JOB_ACTIONS = (
-    "sagemaker:AddTags",
+# The AutoML step's Arguments have the CreateAutoMLJob (V1) shape; both versions are granted.
+PIPELINE_JOB_CREATE_ACTIONS = (
+    "sagemaker:CreateAutoMLJob",
     "sagemaker:CreateAutoMLJobV2",
     "sagemaker:CreateHyperParameterTuningJob",
     "sagemaker:CreateModel",
     "sagemaker:CreateProcessingJob",
     "sagemaker:CreateTrainingJob",
     "sagemaker:CreateTransformJob",
+)
+PIPELINE_JOB_MANAGE_ACTIONS = (
+    "sagemaker:DescribeAutoMLJob",
     "sagemaker:DescribeAutoMLJobV2",
     "sagemaker:DescribeHyperParameterTuningJob",
     "sagemaker:DescribeModel",
     "sagemaker:DescribeProcessingJob",
     "sagemaker:DescribeTrainingJob",
     "sagemaker:DescribeTransformJob",
-    "sagemaker:ListCandidatesForAutoMLJob",
     "sagemaker:StopAutoMLJob",
     "sagemaker:StopHyperParameterTuningJob",
     "sagemaker:StopProcessingJob",
     "sagemaker:StopTrainingJob",
     "sagemaker:StopTransformJob",
 )
-CLARIFY_SHADOW_RESOURCES = ("endpoint-config/sm-clarify-*", "endpoint/sm-clarify-*")
-CLARIFY_SHADOW_ACTIONS = (
-    "sagemaker:AddTags",
-    "sagemaker:CreateEndpoint",
-    "sagemaker:CreateEndpointConfig",
-    "sagemaker:DeleteEndpoint",
-    "sagemaker:DeleteEndpointConfig",
-    "sagemaker:DescribeEndpoint",
-    "sagemaker:DescribeEndpointConfig",
-    "sagemaker:InvokeEndpoint",
+PIPELINE_STEP_RESOURCES = PIPELINE_JOB_RESOURCES
+# Data-plane S3 actions the team bucket's policy denies to every principal but the allowed roles.
+BUCKET_DATA_ACTIONS = (
+    "s3:GetObject*",
+    "s3:PutObject*",
+    "s3:DeleteObject*",
+    "s3:RestoreObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListMultipartUploadParts",
+    "s3:ReplicateObject",
 )
-PIPELINE_STEP_RESOURCES = PIPELINE_JOB_RESOURCES + CLARIFY_SHADOW_RESOURCES
 
 
 def sagemaker_arn(resource: str) -> str:
@@ -243,6 +250,7 @@ class TeamStack(Stack):
                 self,
                 "StudioTeardown",
                 domain=domain_id,
+                kms_key=key,
                 user_profiles=self.user_profiles,
                 resource_name_prefix=f"{team.name}-",
             )
@@ -265,16 +273,44 @@ class TeamStack(Stack):
                 model_package_group_name=group.model_package_group_name,
                 pipeline_name=group.model_package_group_name,
                 kms_key=key,
+                team_name=team.name,
+                platform_prefix=self.prefix,
             )
             for use_case in team.use_cases
             for group in [self.model_package_groups[use_case.name]]
         }
         for pipeline in self.pipelines.values():
             pipeline.node.add_dependency(*self.model_package_groups.values())
+        if self.pipelines:
+            _encrypt_bucket_deployment_environment(self, key)
+        self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
         CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
+
+    def _restrict_bucket_data_to_team(self, break_glass_role_arns: list[str]) -> None:
+        """Deny the bucket's data to every principal but the team's roles, its code upload and break-glass roles.
+
+        Bucket configuration (policy, encryption, tags) is not data, so CloudFormation and administrators
+        keep managing the bucket; AWS services acting as themselves (no principal ARN) are not denied.
+        """
+        allowed = [self.execution_role.role_arn, self.model_execution_role.role_arn]
+        allowed += [pipeline.code_deployment.handler_role.role_arn for pipeline in self.pipelines.values()]
+        allowed += list(break_glass_role_arns)
+        self.data_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DataOnlyForTheTeamsRoles",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(BUCKET_DATA_ACTIONS),
+                resources=[self.data_bucket.bucket_arn, self.data_bucket.arn_for_objects("*")],
+                conditions={
+                    "ArnNotEquals": {"aws:PrincipalArn": list(dict.fromkeys(allowed))},
+                    "Bool": {"aws:PrincipalIsAWSService": "false"},
+                },
+            )
+        )
 
     def _team_arns(self, *resource_types: str) -> list[str]:
         return [sagemaker_arn(f"{t}/{self.resource_prefix}*") for t in resource_types]
@@ -317,7 +353,10 @@ class TeamStack(Stack):
     def _grant_studio_use(self, role: iam.Role, domain_id: str) -> None:
         """Studio users open apps and spaces in the shared domain, only under their team's profile names."""
         team = self.team.name
-        role.add_to_policy(
+        # A policy of its own, so that its findings have a fixed path (the role's default policy
+        # overflows into policies CDK creates only at synthesis).
+        policy = iam.Policy(role, "StudioPolicy", roles=[role])
+        policy.add_statements(
             iam.PolicyStatement(
                 sid="StudioAppsAndSpacesOfTheTeam",
                 actions=[
@@ -338,7 +377,7 @@ class TeamStack(Stack):
                 ],
             )
         )
-        role.add_to_policy(
+        policy.add_statements(
             iam.PolicyStatement(
                 sid="StudioReadsTheDomain",
                 actions=["sagemaker:DescribeDomain"],
@@ -374,18 +413,33 @@ class TeamStack(Stack):
                 ],
             )
         )
+        pipeline_jobs = [sagemaker_arn(resource) for resource in PIPELINE_JOB_RESOURCES]
+        team_tag = f"aws:ResourceTag/{tags.TEAM}"
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="JobsThatSageMakerPipelinesName",
-                actions=list(PIPELINE_JOB_ACTIONS),
-                resources=[sagemaker_arn(resource) for resource in PIPELINE_JOB_RESOURCES],
+                sid="CreatePipelineNamedJobsTaggedForTheTeam",
+                actions=list(PIPELINE_JOB_CREATE_ACTIONS),
+                resources=pipeline_jobs,
+                conditions={"StringEquals": {f"aws:RequestTag/{tags.TEAM}": self.team.name}},
             )
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="ClarifyShadowEndpoints",
-                actions=list(CLARIFY_SHADOW_ACTIONS),
-                resources=[sagemaker_arn(resource) for resource in CLARIFY_SHADOW_RESOURCES],
+                sid="ManagePipelineNamedJobsOfTheTeam",
+                actions=list(PIPELINE_JOB_MANAGE_ACTIONS),
+                resources=pipeline_jobs,
+                conditions={"StringEquals": {team_tag: self.team.name}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TagPipelineNamedJobsOfTheTeam",
+                actions=["sagemaker:AddTags"],
+                resources=pipeline_jobs,
+                conditions={
+                    "StringEquals": {f"aws:RequestTag/{tags.TEAM}": self.team.name},
+                    "StringEqualsIfExists": {team_tag: self.team.name},
+                },
             )
         )
         role.add_to_policy(
@@ -393,6 +447,8 @@ class TeamStack(Stack):
                 sid="ListAndSearchHaveNoResourceLevelPermissions",
                 actions=[
                     "sagemaker:ListModelPackageGroups",
+                    "sagemaker:ListModelPackages",
+                    "sagemaker:ListCandidatesForAutoMLJob",
                     "sagemaker:ListPipelines",
                     "sagemaker:ListEndpoints",
                     "sagemaker:ListModels",
@@ -418,6 +474,23 @@ class TeamStack(Stack):
         _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/")
 
 
+def _encrypt_bucket_deployment_environment(stack: Stack, key: kms.IKey) -> None:
+    """Encrypt the environment of CDK's BucketDeployment function (one per stack) with the platform key.
+
+    BucketDeployment has no option for it, so the key is set on the function's L1 and its role may
+    decrypt with it, as every platform function's role may.
+    """
+    functions = [
+        child for child in stack.node.children
+        if child.node.id.startswith("Custom::CDKBucketDeployment") and isinstance(child, lambda_.Function)
+    ]
+    if len(functions) != 1:
+        raise ValueError(f"{stack.stack_name}: expected one BucketDeployment function, found {len(functions)}")
+    function = functions[0]
+    function.node.default_child.kms_key_arn = key.key_arn
+    grant_environment_decryption(function.role, key)
+
+
 def _grant_key_use(role: iam.Role, key: kms.IKey) -> None:
     role.add_to_policy(
         iam.PolicyStatement(
@@ -429,28 +502,30 @@ def _grant_key_use(role: iam.Role, key: kms.IKey) -> None:
 
 
 def _grant_image_pull_and_logs(role: iam.Role, *, log_group_prefix: str) -> None:
-    role.add_to_policy(
+    """What every SageMaker job or endpoint container needs, in a policy of its own (a fixed path for findings)."""
+    policy = iam.Policy(role, "ImagesAndLogsPolicy", roles=[role])
+    policy.add_statements(
         iam.PolicyStatement(
             sid="EcrAuthorizationHasNoResourceLevelPermissions",
             actions=["ecr:GetAuthorizationToken"],
             resources=["*"],
         )
     )
-    role.add_to_policy(
+    policy.add_statements(
         iam.PolicyStatement(
             sid="PullSageMakerImages",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:*:repository/*"],
         )
     )
-    role.add_to_policy(
+    policy.add_statements(
         iam.PolicyStatement(
             sid="WriteSageMakerLogs",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{log_group_prefix}*"],
         )
     )
-    role.add_to_policy(
+    policy.add_statements(
         iam.PolicyStatement(
             sid="PublishSageMakerMetrics",
             actions=["cloudwatch:PutMetricData"],

@@ -99,6 +99,22 @@ BAD_INPUTS = [
     ("network", {"mode": "existing", "vpc_id": "vpc-123"}, ["network.vpc_id", "'vpc-123'", "VPC id"]),
     ("network", {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0"}, ["network.subnet_ids", "required"]),
     ("network", {"mode": "somewhere"}, ["network", "'somewhere'", "'new'", "'existing'"]),
+    ("teams.0.name", "platform", ["teams[0].name", "'platform'", "reserved for the platform"]),
+    (
+        "break_glass_role_arns",
+        ["arn:aws:iam::123456789012:user/admin"],
+        ["break_glass_role_arns[0]", "'arn:aws:iam::123456789012:user/admin'", "IAM role ARN"],
+    ),
+    (
+        "break_glass_role_arns",
+        ["arn:aws:sts::123456789012:assumed-role/Admin/me"],
+        ["break_glass_role_arns[0]", "assumed-role", "not a user or an assumed-role session"],
+    ),
+    (
+        "break_glass_role_arns",
+        ["arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:role/Admin"],
+        ["break_glass_role_arns", "duplicate break-glass role ARN"],
+    ),
 ]
 
 

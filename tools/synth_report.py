@@ -1,21 +1,28 @@
 """Policy gates and a summary over a synthesized cloud assembly (``python -m tools.synth_report cdk.out``).
 
-Exits non-zero when cfn-lint reports anything, a security check fails, or cdk-nag left a finding
-unacknowledged. Prints one line per stack: resources, template size, acknowledged findings.
+Exits non-zero when cfn-lint reports anything, a security check fails, cdk-nag left a finding
+unacknowledged, or checkov failed a check that ``stacks/checkov_skips.py`` does not skip. Prints one line
+per stack: resources, template size, acknowledged cdk-nag findings, skipped checkov checks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from stacks.policy_checks import run_all
 from stacks.regions import SUPPORTED_REGIONS
 
-CFNLINT_CONFIG = Path(__file__).resolve().parents[1] / ".cfnlintrc.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+CFNLINT_CONFIG = ROOT / ".cfnlintrc.yaml"
+# checkov lives in its own virtualenv (it pins an older boto3 than the app); `make install` creates it.
+CHECKOV = ROOT / ".venv-scan" / "bin" / "checkov"
 
 
 def load_templates(outdir: Path) -> dict[str, dict]:
@@ -59,10 +66,89 @@ def cfn_lint(template_files: list[Path]) -> list[str]:
     return problems
 
 
+class CheckovError(RuntimeError):
+    """checkov is missing or could not check the templates (the message is one line)."""
+
+
+class CheckovResult(NamedTuple):
+    template: Path  # the template file, resolved
+    resource: str  # logical id
+    check_id: str
+    check_name: str
+    status: str  # "failed" or "skipped"
+    comment: str  # the skip's reason ("" when failed)
+
+
+def checkov_binary(checkov: Path | None = None) -> Path:
+    checkov = CHECKOV if checkov is None else checkov
+    if not checkov.exists():
+        raise CheckovError(f"{checkov} not found: run `make install` to create the scan virtualenv")
+    return checkov
+
+
+def run_checkov(template_files: list[Path], checkov: Path | None = None) -> list[CheckovResult]:
+    """Failed and skipped checkov checks of every template, in one checkov run (passed ones are left out)."""
+    binary = checkov_binary(checkov)
+    files = [path.resolve() for path in template_files]
+    if not files:
+        return []
+    # Not --quiet: it drops skipped checks from the JSON. Offline: --skip-download (no Prisma Cloud
+    # guidelines) and CKV_SKIP_PACKAGE_UPDATE_CHECK (no PyPI query for a newer checkov).
+    command = [str(binary), "--framework", "cloudformation", "-o", "json", "--compact", "--skip-download"]
+    for path in files:
+        command += ["-f", str(path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] = "true"
+    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    try:
+        output = json.loads(process.stdout) if process.returncode in (0, 1) else None
+    except json.JSONDecodeError:
+        output = None
+    if output is None:
+        last = (process.stderr.strip().splitlines() or [process.stdout.strip()[:200]])[-1]
+        raise CheckovError(f"checkov exited with {process.returncode}: {last}")
+    reports = output if isinstance(output, list) else [output]
+    results, seen = [], set()
+    for report in reports:
+        checks = report.get("results", {})
+        if checks.get("parsing_errors"):
+            raise CheckovError(f"checkov could not parse {', '.join(checks['parsing_errors'])}")
+        for status in ("passed", "failed", "skipped"):
+            for check in checks.get(f"{status}_checks", []):
+                template = Path(check["file_abs_path"]).resolve()
+                seen.add(template)
+                if status != "passed":
+                    results.append(
+                        CheckovResult(
+                            template=template,
+                            resource=check["resource"].split(".", 1)[1],
+                            check_id=check["check_id"],
+                            check_name=check["check_name"],
+                            status=status,
+                            comment=check["check_result"].get("suppress_comment", "") if status == "skipped" else "",
+                        )
+                    )
+    unchecked = [p.name for p in files if p not in seen and json.loads(p.read_text()).get("Resources")]
+    if unchecked:
+        raise CheckovError(f"checkov checked nothing in {', '.join(unchecked)}")
+    return results
+
+
+def _resource_label(stack: str, template: dict, logical_id: str) -> str:
+    """``<construct path> (<logical id>)``; the construct path starts with the stack name."""
+    path = template.get("Resources", {}).get(logical_id, {}).get("Metadata", {}).get("aws:cdk:path")
+    return f"{path} ({logical_id})" if path else f"{stack}/{logical_id}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("outdir", nargs="?", default="cdk.out", type=Path)
     args = parser.parse_args(argv)
+    try:
+        checkov_binary()
+    except CheckovError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     templates = load_templates(args.outdir)
     manifest = json.loads((args.outdir / "manifest.json").read_text())
@@ -70,18 +156,36 @@ def main(argv: list[str] | None = None) -> int:
     open_findings, acknowledged = nag_findings(args.outdir)
     lint_problems = cfn_lint(files)
     policy_problems = run_all(templates)
+    try:
+        checkov_results = run_checkov(files)
+    except CheckovError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stack_of = {path.resolve(): name for name, path in zip(templates, files)}
+    checkov_skipped = Counter(stack_of[r.template] for r in checkov_results if r.status == "skipped")
+    checkov_open = [
+        f"{_resource_label(stack_of[r.template], templates[stack_of[r.template]], r.resource)}: "
+        f"{r.check_id} {r.check_name}"
+        for r in sorted(checkov_results, key=lambda r: (stack_of[r.template], r.resource, r.check_id))
+        if r.status == "failed"
+    ]
 
-    print(f"{'stack':<28} {'resources':>9} {'template KB':>12} {'nag acknowledged':>17}")
+    print(
+        f"{'stack':<28} {'resources':>9} {'template KB':>12} {'nag acknowledged':>17} {'checkov acknowledged':>21}"
+    )
     for (name, template), path in zip(templates.items(), files):
         size_kb = path.stat().st_size / 1024
-        print(f"{name:<28} {len(template.get('Resources', {})):>9} {size_kb:>12.1f} {acknowledged[name]:>17}")
+        print(
+            f"{name:<28} {len(template.get('Resources', {})):>9} {size_kb:>12.1f} {acknowledged[name]:>17} "
+            f"{checkov_skipped[name]:>21}"
+        )
     print(
         f"\ncdk-nag open findings: {len(open_findings)}   cfn-lint problems: {len(lint_problems)}   "
-        f"security check problems: {len(policy_problems)}"
+        f"security check problems: {len(policy_problems)}   checkov open findings: {len(checkov_open)}"
     )
-    for line in open_findings + lint_problems + policy_problems:
+    for line in open_findings + lint_problems + policy_problems + checkov_open:
         print(f"  - {line}")
-    return 1 if open_findings or lint_problems or policy_problems else 0
+    return 1 if open_findings or lint_problems or policy_problems or checkov_open else 0
 
 
 if __name__ == "__main__":

@@ -78,9 +78,31 @@ APPROVAL_INPUT_TEMPLATE = (
 UNSCOPED_LIST_ACTIONS = ["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"]
 
 
+ENDPOINT_ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency")
+# Team-level alarms (one per team, not per use case). Alarm names are unique per account and region,
+# and the team topic accepts alarms named `<prefix>-<team>-*` only, so these are
+# `<prefix>-<team>-<suffix>`. They can never equal a use case's alarm: those end with one of
+# ENDPOINT_ALARM_SUFFIXES (appended after the endpoint name, shortened or not), these with one of the
+# suffixes below, and no suffix of the five (with the platform's `reaper-run-failed`) ends with
+# another, so names with different suffixes differ; names with the same suffix differ in the team.
+# A use case named `deploy` gives `<prefix>-<team>-deploy-model-latency`, never `...-deploy-dead-letters`.
+DEPLOY_DEAD_LETTERS_ALARM_SUFFIX = "deploy-dead-letters"
+FAILED_EVENTS_ALARM_SUFFIX = "failed-events"
+MAX_ALARM_NAME_LENGTH = 255
+
+
 def alarm_names(endpoint: str) -> tuple[str, str]:
     """Names of the endpoint's rollback alarms: 5XX errors, then model latency."""
-    return f"{endpoint}-invocation-5xx-errors", f"{endpoint}-model-latency"
+    errors, latency = ENDPOINT_ALARM_SUFFIXES
+    return f"{endpoint}-{errors}", f"{endpoint}-{latency}"
+
+
+def team_alarm_name(prefix: str, team: str, suffix: str) -> str:
+    """A team-level alarm, e.g. ``mlp-fraud-deploy-dead-letters``: inside the team topic's `<prefix>-<team>-*`."""
+    name = f"{naming.team_resource_prefix(prefix, team)}{suffix}"
+    if len(name) > MAX_ALARM_NAME_LENGTH:
+        raise ValueError(f"alarm name {name!r} is longer than {MAX_ALARM_NAME_LENGTH} characters")
+    return name
 
 
 def use_cases_environment(prefix: str, team: Team) -> str:
@@ -196,12 +218,14 @@ class DeployOnApproval(Construct):
         )
         self._queue_alarm(
             "DeployDeadLetterAlarm",
+            team_alarm_name(prefix, team.name, DEPLOY_DEAD_LETTERS_ALARM_SUFFIX),
             self.deploy_dead_letter_queue,
             f"{team.name}: a model approval could not be deployed after every retry (message in the deploy DLQ)",
             alert_action,
         )
         self._queue_alarm(
             "FailedEventsAlarm",
+            team_alarm_name(prefix, team.name, FAILED_EVENTS_ALARM_SUFFIX),
             self.failed_events_queue,
             f"{team.name}: an approval or endpoint event could not be delivered or verified",
             alert_action,
@@ -221,6 +245,7 @@ class DeployOnApproval(Construct):
             "DeployFunction",
             handler="deploy_on_approval.handler.handler",
             description=f"Deploys {team.name}'s newest Approved model versions to their endpoints",
+            kms_key=kms_key,
             environment={
                 **common_env,
                 "COST_CENTER": team.cost_center,
@@ -238,6 +263,7 @@ class DeployOnApproval(Construct):
             "VerifierFunction",
             handler="endpoint_verifier.handler.handler",
             description=f"Verifies {team.name}'s endpoints after each state change and prunes old configs",
+            kms_key=kms_key,
             environment=common_env,
         )
         # L1 so that the failure destination grant is exactly sqs:SendMessage on this queue (the L2
@@ -342,10 +368,15 @@ class DeployOnApproval(Construct):
             alarm.add_alarm_action(action)
         return errors, latency
 
-    def _queue_alarm(self, construct_id: str, queue: sqs.Queue, description: str, action) -> cloudwatch.Alarm:
+    def _queue_alarm(
+        self, construct_id: str, alarm_name: str, queue: sqs.Queue, description: str, action
+    ) -> cloudwatch.Alarm:
+        # An explicit name: a CloudFormation-made one (`<stack>-<logical id>-<hash>`) is outside the team
+        # topic's `<prefix>-<team>-*` and its notifications would be dropped.
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
+            alarm_name=alarm_name,
             alarm_description=description,
             metric=queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic="Maximum"
@@ -443,12 +474,18 @@ class DeployOnApproval(Construct):
             iam.PolicyStatement(
                 sid="ReadTeamRegistryGroups",
                 actions=[
-                    "sagemaker:ListModelPackages",
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                 ],
                 resources=[self._sagemaker_arn(f"model-package-group/{g}") for g in groups]
                 + [self._sagemaker_arn(f"model-package/{g}/*") for g in groups],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListModelPackagesHasNoResourceLevelPermissions",
+                actions=["sagemaker:ListModelPackages"],
+                resources=["*"],
             )
         )
         fn.add_to_role_policy(
@@ -489,10 +526,19 @@ class DeployOnApproval(Construct):
                 resources=self._alarm_arns(),
             )
         )
+        # CreateEndpointConfig with a KmsKeyId checks the key with the caller's credentials (DescribeKey,
+        # which carries no grant context) and lets SageMaker create grants for the endpoint's volumes.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ValidateEndpointVolumeKey",
+                actions=["kms:DescribeKey"],
+                resources=[kms_key.key_arn],
+            )
+        )
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="EncryptEndpointVolumesWithPlatformKey",
-                actions=["kms:DescribeKey", "kms:CreateGrant"],
+                actions=["kms:CreateGrant"],
                 resources=[kms_key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             )

@@ -15,20 +15,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnMapping, Fn, Stack, Token
+from aws_cdk import CfnMapping, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.common import naming
 from pipeline_code import definition, images
 from stacks.regions import SUPPORTED_REGIONS
 
 PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
 CODE_KEY_PREFIX = f"{definition.CODE_PREFIX}/pipeline_code"
 CODE_EXCLUDES = ["__pycache__", "*.pyc"]
+
+
+def code_deployment_logs(scope: Construct, kms_key: kms.IKey) -> logs.LogGroup:
+    """The log group of the stack's BucketDeployment function, encrypted with the platform key.
+
+    CDK builds that function once per stack (a singleton) and takes the log group of the first
+    deployment only, so every pipeline of the stack passes this one group.
+    """
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("PipelineCodeDeploymentLogs")
+    if existing is not None:
+        return existing
+    return logs.LogGroup(
+        stack,
+        "PipelineCodeDeploymentLogs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        encryption_key=kms_key,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 def default_region_images() -> dict:
@@ -53,6 +74,8 @@ class ExperimentPipeline(Construct):
         model_package_group_name: str,
         pipeline_name: str,
         kms_key: kms.IKey,
+        team_name: str,
+        platform_prefix: str,
         region_images: dict | None = None,
         description: str = "Fraud-detection experiment: split, AutoML or XGBoost, evaluation, Clarify, registration",
     ) -> None:
@@ -86,9 +109,14 @@ class ExperimentPipeline(Construct):
             server_side_encryption_aws_kms_key_id=kms_key.key_id,
             prune=True,
             retain_on_delete=False,
+            log_group=code_deployment_logs(self, kms_key),
         )
 
         variables = {
+            "TeamName": team_name,
+            "PlatformPrefix": platform_prefix,
+            # Clarify's shadow endpoints start with the team's resource prefix, inside the team's grants.
+            "ClarifyEndpointPrefix": naming.team_resource_prefix(platform_prefix, team_name).rstrip("-"),
             "BucketName": bucket.bucket_name,
             "ExecutionRoleArn": execution_role.role_arn,
             "ModelPackageGroupName": model_package_group_name,

@@ -35,6 +35,16 @@ FUNCTION_MEMORY_MB = 512
 LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
 # The topic ARN is a token at synth time; a resolved ARN takes at most this many bytes.
 TOPIC_ARN_ALLOWANCE_BYTES = 300
+RUN_FAILED_ALARM = "reaper-run-failed"
+
+
+def platform_alarm_name(prefix: str, name: str) -> str:
+    """A platform-level alarm, ``<prefix>-platform-<name>``: the platform topic accepts alarms named so.
+
+    Team alarms end with their own fixed suffixes (see ``deploy_on_approval``), none of them
+    ``reaper-run-failed``, so even a team named ``platform`` cannot produce this name.
+    """
+    return f"{prefix}-platform-{name}"
 
 
 def team_overrides(teams: list[Team]) -> dict[str, dict[str, object]]:
@@ -75,9 +85,12 @@ class IdleEndpointReaper(Construct):
             "Function",
             handler=HANDLER,
             description=f"Deletes idle SageMaker endpoints managed by the {prefix} platform",
+            kms_key=kms_key,
             environment=environment,
             timeout=FUNCTION_TIMEOUT,
             memory_size=FUNCTION_MEMORY_MB,
+            # A scheduled event the function failed, or that expired unrun, reaches the platform topic.
+            dead_letter_topic=alert_topic,
         )
         # A failed run is not retried: the next scheduled run decides again, and the alarm reports it.
         self.function.configure_async_invoke(retry_attempts=0, max_event_age=Duration.hours(1))
@@ -94,6 +107,8 @@ class IdleEndpointReaper(Construct):
         self.failure_alarm = cloudwatch.Alarm(
             self,
             "RunFailedAlarm",
+            # Explicit: the platform topic accepts only alarms named `<prefix>-platform-*`.
+            alarm_name=platform_alarm_name(prefix, RUN_FAILED_ALARM),
             alarm_description=f"The {prefix} idle endpoint reaper failed a run (no summary was sent)",
             metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             threshold=1,

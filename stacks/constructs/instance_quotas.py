@@ -11,26 +11,32 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from aws_cdk import Aws, CfnOutput, CustomResource, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, CustomResource, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import QuotaRequest
-from stacks.constructs.lambda_function import platform_function
+from stacks.constructs.lambda_function import (
+    grant_environment_decryption,
+    platform_function,
+)
 
 RESOURCE_TYPE = "Custom::SageMakerInstanceQuota"
 HANDLER = "instance_quotas.handler.handler"
-# Service Quotas list/read actions without resource-level permissions (Service Authorization Reference).
+# Service Quotas actions the handler calls. The Service Authorization Reference lists no required
+# resource type for any of them, so IAM authorizes them on `*`; the `servicequotas:service` condition
+# key (listed for GetServiceQuota and RequestServiceQuotaIncrease) limits those two to SageMaker.
 UNSCOPED_READ_ACTIONS = [
     "servicequotas:ListAWSDefaultServiceQuotas",
     "servicequotas:ListServiceQuotas",
     "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
     "servicequotas:GetAWSDefaultServiceQuota",
 ]
-# Actions on the `quota` resource type: scoped to the account's SageMaker quotas.
 QUOTA_ACTIONS = ["servicequotas:GetServiceQuota", "servicequotas:RequestServiceQuotaIncrease"]
+QUOTA_SERVICE_CODE = "sagemaker"
 SERVICE_QUOTAS_PRINCIPAL = "servicequotas.amazonaws.com"
 
 
@@ -47,7 +53,9 @@ class InstanceQuotaRequests(Construct):
     Resources are created one after another so that their Lambdas do not throttle each other.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, quotas: Sequence[QuotaRequest]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, quotas: Sequence[QuotaRequest], kms_key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         self.requests: dict[tuple[str, str], CustomResource] = {}
         self.outputs: dict[tuple[str, str], CfnOutput] = {}
@@ -61,12 +69,17 @@ class InstanceQuotaRequests(Construct):
             "Handler",
             handler=HANDLER,
             description="Requests SageMaker instance quota increases (custom resource; never lowers a quota)",
+            kms_key=kms_key,
             timeout=Duration.minutes(5),
         )
         self._grant_service_quotas(self.function)
 
         framework_logs = logs.LogGroup(
-            self, "ProviderLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "ProviderLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            encryption_key=kms_key,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         framework_role = iam.Role(
             self,
@@ -75,12 +88,14 @@ class InstanceQuotaRequests(Construct):
             description="Provider framework of the instance-quota custom resources",
         )
         framework_logs.grant_write(framework_role)
+        grant_environment_decryption(framework_role, kms_key)
         self.provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
             log_group=framework_logs,
             framework_on_event_role=framework_role,
+            provider_function_env_encryption=kms_key,
         )
 
         previous: CustomResource | None = None
@@ -127,7 +142,6 @@ class InstanceQuotaRequests(Construct):
             )
 
     def _grant_service_quotas(self, function) -> None:
-        stack = Stack.of(self)
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadSageMakerQuotas",
@@ -139,7 +153,8 @@ class InstanceQuotaRequests(Construct):
             iam.PolicyStatement(
                 sid="ReadAndRaiseSageMakerQuotas",
                 actions=QUOTA_ACTIONS,
-                resources=[stack.format_arn(service="servicequotas", resource="sagemaker", resource_name="*")],
+                resources=["*"],
+                conditions={"StringEquals": {"servicequotas:service": QUOTA_SERVICE_CODE}},
             )
         )
         function.add_to_role_policy(

@@ -2,6 +2,9 @@
 
 Every function gets the same runtime, architecture, log retention and asset (the whole `lambdas/`
 folder, so handlers can share `lambdas/common`). Handlers are addressed as ``<folder>.handler.handler``.
+Its log group and its environment variables are encrypted with the platform key (``kms_key``); the key
+policy admits CloudWatch Logs of the account and region (see ``PlatformStack``), and the function's role
+may decrypt with the key, which Lambda needs to hand the environment to the function at start-up.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
@@ -35,19 +40,24 @@ def platform_function(
     *,
     handler: str,
     description: str,
+    kms_key: kms.IKey,
     environment: dict[str, str] | None = None,
     timeout: Duration = Duration.seconds(60),
     memory_size: int = 256,
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    dead_letter_topic: sns.ITopic | None = None,
 ) -> lambda_.Function:
     """A Python Lambda with its own log group and a role that may write only to that group.
 
     The role has no AWS-managed policy; callers add exactly the permissions the handler needs.
+    ``dead_letter_topic`` receives asynchronous events the function failed or never ran (CDK grants
+    the publish; the caller grants the topic key).
     """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=log_retention,
+        encryption_key=kms_key,
         removal_policy=RemovalPolicy.DESTROY,
     )
     role = iam.Role(
@@ -63,6 +73,7 @@ def platform_function(
             resources=[log_group.log_group_arn],
         )
     )
+    grant_environment_decryption(role, kms_key)
     return lambda_.Function(
         scope,
         construct_id,
@@ -72,9 +83,22 @@ def platform_function(
         handler=handler,
         description=description,
         environment=environment or {},
+        environment_encryption=kms_key,
         timeout=timeout,
         memory_size=memory_size,
         log_group=log_group,
         role=role,
         logging_format=lambda_.LoggingFormat.JSON,
+        dead_letter_topic=dead_letter_topic,
+    )
+
+
+def grant_environment_decryption(role: iam.IRole, kms_key: kms.IKey) -> None:
+    """Lambda decrypts a function's environment with the function's own role (CDK adds no such grant)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DecryptOwnEnvironment",
+            actions=["kms:Decrypt"],
+            resources=[kms_key.key_arn],
+        )
     )

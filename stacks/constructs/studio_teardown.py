@@ -16,13 +16,17 @@ from typing import Literal, Sequence
 
 from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.constructs.lambda_function import platform_function
+from stacks.constructs.lambda_function import (
+    grant_environment_decryption,
+    platform_function,
+)
 
 RESOURCE_TYPE = "Custom::StudioTeardown"
 ON_EVENT_HANDLER = "studio_teardown.handler.on_event"
@@ -46,16 +50,18 @@ def _vpc_id_of(domain: sagemaker.CfnDomain) -> str | None:
 class StudioTeardown(Construct):
     """Delete the Studio apps and spaces that block deleting user profiles or a domain.
 
-    - Platform stack: ``StudioTeardown(self, "StudioTeardown", domain=cfn_domain,
+    - Platform stack: ``StudioTeardown(self, "StudioTeardown", domain=cfn_domain, kms_key=key,
       home_efs_on_delete=config.studio.home_efs_on_delete)`` covers the whole domain (apps, spaces,
       profiles no stack deletes, and with "delete" the domain, its home EFS volume and NFS groups).
-    - Team stack: ``StudioTeardown(self, "StudioTeardown", domain=domain_id_token,
+    - Team stack: ``StudioTeardown(self, "StudioTeardown", domain=domain_id_token, kms_key=key,
       user_profiles=team_profiles)`` covers those profiles' apps and the spaces they own.
 
     ``domain`` is the ``CfnDomain`` (same stack) or the domain id (another stack); the domain scope
     needs the ``CfnDomain``. The custom resource (``resource``) depends on the domain and profiles
     it covers, so CloudFormation deletes it before them. Add further dependencies (for example on
     ``CfnSpace`` resources of the same stack) with ``teardown.resource.node.add_dependency(...)``.
+    ``kms_key`` (the platform key) encrypts every log group and Lambda environment of the teardown,
+    the Provider framework's included.
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class StudioTeardown(Construct):
         construct_id: str,
         *,
         domain: sagemaker.CfnDomain | str,
+        kms_key: kms.IKey,
         user_profiles: Sequence[sagemaker.CfnUserProfile] | None = None,
         home_efs_on_delete: HomeEfsOnDelete = "retain",
         resource_name_prefix: str = "",
@@ -100,6 +107,7 @@ class StudioTeardown(Construct):
             "OnEvent",
             handler=ON_EVENT_HANDLER,
             description="Studio teardown: decides on stack deletion whether to empty the domain or profiles",
+            kms_key=kms_key,
             timeout=Duration.seconds(30),
         )
         self.on_event_function.add_to_role_policy(
@@ -112,19 +120,25 @@ class StudioTeardown(Construct):
             "IsComplete",
             handler=IS_COMPLETE_HANDLER,
             description="Studio teardown: deletes apps and spaces (and the domain if configured), reports what is left",
+            kms_key=kms_key,
             timeout=Duration.minutes(2),
             environment={"TEARDOWN_DEADLINE_SECONDS": str(int(TEARDOWN_DEADLINE.to_seconds()))},
         )
         self._grant_teardown(stack, domain_id, domain_scope=domain_scope, delete_domain=delete_domain, vpc_id=vpc_id)
 
         framework_logs = logs.LogGroup(
-            self, "ProviderLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "ProviderLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            encryption_key=kms_key,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         waiter_logs = logs.LogGroup(
             self,
             "WaiterLogs",
             log_group_name=f"/aws/vendedlogs/states/studio-teardown-{self.node.addr}",
             retention=logs.RetentionDays.THREE_MONTHS,
+            encryption_key=kms_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
         on_event_role = iam.Role(
@@ -141,6 +155,8 @@ class StudioTeardown(Construct):
         )
         framework_logs.grant_write(on_event_role)
         framework_logs.grant_write(waiter_role)
+        grant_environment_decryption(on_event_role, kms_key)
+        grant_environment_decryption(waiter_role, kms_key)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -151,6 +167,7 @@ class StudioTeardown(Construct):
             log_group=framework_logs,
             framework_on_event_role=on_event_role,
             framework_complete_and_timeout_role=waiter_role,
+            provider_function_env_encryption=kms_key,
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
                 destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False

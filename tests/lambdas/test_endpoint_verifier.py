@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
-from tests.sagemaker_events import endpoint_state_change
 from common import clients, naming, tags
 from deploy_on_approval import endpoint_spec
 from deploy_on_approval.settings import DeploySettings
@@ -21,6 +20,7 @@ from moto import mock_aws
 
 from stacks.config import Team
 from stacks.constructs.deploy_on_approval import use_cases_environment
+from tests.sagemaker_events import endpoint_state_change
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -93,3 +93,19 @@ def test_cli_names_a_missing_facet(tmp_path, capsys):
                                 "--model-name", "m", "--facet-name", "gender"])
     assert code == 2
     assert "facet 'gender' is not a column" in capsys.readouterr().err
+
+
+def test_endpoint_name_prefix_reaches_the_predictor_and_bad_ones_are_refused():
+    headers = ["is_fraud", *clarify_config.FEATURES, "home_state"]
+    config = clarify_config.analysis_config(
+        headers, "home_state", ["CA"], "m", "ml.m5.large", "probability", endpoint_name_prefix="mlp-fraud"
+    )
+    assert config["predictor"]["endpoint_name_prefix"] == "mlp-fraud"
+    assert "endpoint_name_prefix" not in clarify_config.analysis_config(
+        headers, "home_state", ["CA"], "m", "ml.m5.large", "probability"
+    )["predictor"]
+    for bad in ("mlp-fraud-", "-mlp", "mlp--fraud", "x" * 32, "mlp_fraud"):
+        with pytest.raises(clarify_config.ClarifyConfigError, match="endpoint name prefix"):
+            clarify_config.analysis_config(
+                headers, "home_state", ["CA"], "m", "ml.m5.large", "probability", endpoint_name_prefix=bad
+            )

@@ -72,7 +72,8 @@ def test_approval_of_a_missing_version_is_refused(session, capsys):
 
 def test_start_passes_checked_parameters(session):
     client = session.client("sagemaker")
-    body = render(definition_json(), {"BucketName": "b", "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP,
+    body = render(definition_json(), {"TeamName": "fraud", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-fraud",
+                                      "BucketName": "b", "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP,
                                       "KmsKeyArn": "k", **region_images(REGION)})
     client.create_pipeline(PipelineName="fraud", PipelineDefinition=body, RoleArn=ROLE)
     arn = cli.start(client, "fraud", cli.parse_parameters(["TrainingPath=XGBoost", "SplitMode=by_key"]))

@@ -241,6 +241,37 @@ def test_the_checks_catch_broken_definitions(built, mutate, problem_check, expec
     assert any(expected in problem for problem in problem_check(broken)), problem_check(broken)
 
 
+CREATING_STEP_TYPES = {"Processing", "Training", "Tuning", "AutoML", "Model", "Transform"}
+
+
+def test_every_job_and_model_a_step_creates_carries_the_team_tag(built):
+    steps = [s for s, _ in rules.all_steps(built["Steps"]) if s["Type"] in CREATING_STEP_TYPES]
+    assert {s["Type"] for s in steps} == CREATING_STEP_TYPES
+    for step in steps:
+        tags = {t["Key"]: t["Value"] for t in step["Arguments"].get("Tags", [])}
+        assert tags == {"mlops:team": "${TeamName}", "mlops:platform": "${PlatformPrefix}"}, step["Name"]
+    tuning = next(s for s in steps if s["Type"] == "Tuning")
+    assert "Tags" not in tuning["Arguments"]["TrainingJobDefinition"], "the API has no Tags in a training job definition"
+
+
+def test_tag_keys_are_the_platforms(built):
+    from lambdas.common import tags
+
+    assert (definition.TEAM_TAG_KEY, definition.PLATFORM_TAG_KEY) == (tags.TEAM, tags.PLATFORM)
+
+
+def test_no_experiment_trial_named_by_sagemaker(built):
+    assert "PipelineExperimentConfig" not in built
+
+
+def test_clarify_shadow_endpoints_get_the_team_prefix(built):
+    configs = [s for s, _ in rules.all_steps(built["Steps"]) if s["Name"].endswith("ClarifyConfig")]
+    assert len(configs) == 2
+    for step in configs:
+        arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--endpoint-name-prefix") + 1] == "${ClarifyEndpointPrefix}"
+
+
 def test_json_is_deterministic_and_uses_only_known_placeholders():
     first, second = definition.definition_json(), definition.definition_json()
     assert first == second
@@ -250,6 +281,9 @@ def test_json_is_deterministic_and_uses_only_known_placeholders():
 
 def test_render_fills_every_placeholder_and_keeps_valid_json():
     values = {
+        "TeamName": "fraud",
+        "PlatformPrefix": "mlp",
+        "ClarifyEndpointPrefix": "mlp-fraud",
         "BucketName": "team-bucket",
         "ExecutionRoleArn": "arn:aws:iam::111111111111:role/team",
         "ModelPackageGroupName": "mlp-team-fraud",

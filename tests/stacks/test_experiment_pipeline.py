@@ -27,7 +27,7 @@ def team_stack(app: cdk.App, name: str, env: cdk.Environment | None = None) -> c
     role = iam.Role(stack, "TeamRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     ExperimentPipeline(
         stack, "Experiment", bucket=bucket, execution_role=role, model_package_group_name=GROUP,
-        pipeline_name=PIPELINE, kms_key=key,
+        pipeline_name=PIPELINE, kms_key=key, team_name="fraud", platform_prefix="mlp",
     )
     return stack
 
@@ -159,6 +159,6 @@ def test_incomplete_image_table_is_refused():
         ExperimentPipeline(
             stack, "Experiment", bucket=s3.Bucket(stack, "B"), kms_key=key,
             execution_role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
-            model_package_group_name=GROUP, pipeline_name=PIPELINE,
+            model_package_group_name=GROUP, pipeline_name=PIPELINE, team_name="fraud", platform_prefix="mlp",
             region_images={"eu-west-1": {"SklearnImage": "x"}},
         )

@@ -195,10 +195,11 @@ def test_the_summary_goes_to_the_kms_encrypted_alert_topic(synthesized):
     key_id = synthesized.stack.get_logical_id(synthesized.stack.node.find_child("PlatformKey").node.default_child)
     synthesized.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
     statements = synthesized.statements()
-    (publish,) = [s for s in statements if "sns:Publish" in _actions(s)]
-    assert publish["Resource"] == {
-        "Ref": synthesized.stack.get_logical_id(synthesized.stack.node.find_child("AlertTopic").node.default_child)
-    }
+    topic = {"Ref": synthesized.stack.get_logical_id(synthesized.stack.node.find_child("AlertTopic").node.default_child)}
+    publishes = [s for s in statements if "sns:Publish" in _actions(s)]
+    assert publishes, "the reaper sends its summary and its dead letters to the alert topic"
+    assert all(s["Resource"] == topic for s in publishes)
+    synthesized.template.has_resource_properties("AWS::Lambda::Function", {"DeadLetterConfig": {"TargetArn": topic}})
     (key_use,) = [s for s in statements if "kms:GenerateDataKey" in _actions(s)]
     assert key_use["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
 

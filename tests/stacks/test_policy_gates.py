@@ -13,6 +13,7 @@ from stacks import policy_checks
 from stacks.config import parse_config
 from stacks.nag_acknowledgments import acknowledgments_for
 from tests.conftest import EXAMPLE_CONFIG, synthesize
+from tools.iam.reference import action_facts
 from tools.synth_report import cfn_lint, load_templates, nag_findings
 
 ACCOUNT, REGION, PARTITION = "111122223333", "us-east-1", "aws"
@@ -173,24 +174,6 @@ def test_team_role_grants_nothing_on_another_teams_resources(example, owner, oth
 
 
 # Actions the Service Authorization Reference lists without resource types: only these may use "*".
-NO_RESOURCE_LEVEL_ACTIONS = {
-    "ecr:GetAuthorizationToken",
-    "cloudwatch:PutMetricData",
-    "cloudwatch:GetMetricData",
-    "sagemaker:Search",
-    "ec2:DescribeSecurityGroups",
-    "application-autoscaling:DescribeScalableTargets",
-    "servicequotas:GetAWSDefaultServiceQuota",
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-}
-NO_RESOURCE_LEVEL_PREFIXES = ("sagemaker:List", "servicequotas:List")
 # CDK grants Step Functions' documented log-delivery set, stream writes included, on "*" to the Provider waiter.
 STEP_FUNCTIONS_LOG_DELIVERY = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
@@ -203,9 +186,9 @@ def test_star_resources_only_for_actions_without_resource_level_permissions(exam
             for action in actions:
                 checked += 1
                 waiter = "waiterstatemachineRole" in logical_id and action in STEP_FUNCTIONS_LOG_DELIVERY
-                assert waiter or action in NO_RESOURCE_LEVEL_ACTIONS or action.startswith(NO_RESOURCE_LEVEL_PREFIXES), (
-                    logical_id,
-                    action,
+                assert waiter or action_facts(action).authorized_on_star, (
+                    f"{logical_id} grants {action} on * but the Service Authorization Reference lists a required "
+                    f"resource type for it: {[t.name for t in action_facts(action).required_types]}"
                 )
     assert checked > 0
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 import cdk_nag
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.assertions import Match, Template
 
@@ -23,6 +24,9 @@ VPC_ID = "vpc-0123456789abcdef0"
 TEAM_DOMAIN_EXPORT = "mlp-platform-domain-id"
 SAGEMAKER_ARN = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>"
 IAM5 = "AwsSolutions-IAM5"
+KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
+# Every platform_function role: its own log group, and decrypting its environment with the platform key.
+BASELINE_SIDS = ("WriteOwnLogs", "DecryptOwnEnvironment")
 
 
 def domain(stack: cdk.Stack, name: str) -> sagemaker.CfnDomain:
@@ -63,8 +67,11 @@ def synth(tmp_path_factory) -> Synth:
     app = cdk.App(outdir=str(outdir), context=cdk_context())
     platform = cdk.Stack(app, "QtPlatform")
     cfn_domain = domain(platform, "mlp")
-    quotas = InstanceQuotaRequests(platform, "Quotas", quotas=QUOTAS)
-    domain_teardown = StudioTeardown(platform, "StudioTeardown", domain=cfn_domain, home_efs_on_delete="delete")
+    key = kms.Key(platform, "Key", enable_key_rotation=True)
+    quotas = InstanceQuotaRequests(platform, "Quotas", quotas=QUOTAS, kms_key=key)
+    domain_teardown = StudioTeardown(
+        platform, "StudioTeardown", domain=cfn_domain, kms_key=key, home_efs_on_delete="delete"
+    )
 
     team = cdk.Stack(app, "QtTeam")
     shared_domain_id = cdk.Fn.import_value(TEAM_DOMAIN_EXPORT)  # a team stack gets the id as a token
@@ -73,11 +80,16 @@ def synth(tmp_path_factory) -> Synth:
                                  user_profile_name=f"fraud-{user}")
         for user in ("alice", "bob")
     ]
-    team_teardown = StudioTeardown(team, "StudioTeardown", domain=shared_domain_id, user_profiles=profiles)
+    team_key = kms.Key(team, "Key", enable_key_rotation=True)
+    team_teardown = StudioTeardown(
+        team, "StudioTeardown", domain=shared_domain_id, kms_key=team_key, user_profiles=profiles
+    )
 
     retain = cdk.Stack(app, "QtRetain")
     retain_domain = domain(retain, "kept")
-    retain_teardown = StudioTeardown(retain, "StudioTeardown", domain=retain_domain)
+    retain_teardown = StudioTeardown(
+        retain, "StudioTeardown", domain=retain_domain, kms_key=kms.Key(retain, "Key", enable_key_rotation=True)
+    )
 
     for stack in (platform, team, retain):
         acknowledge_findings(stack)
@@ -213,17 +225,20 @@ def test_each_quota_is_exposed_as_an_output(synth):
 def test_quota_role_is_least_privilege(synth):
     stack = synth.stacks["platform"]
     statements = [s for s in statements_of(synth.platform, role_of(stack, synth.constructs["quotas"].function))
-                  if s.get("Sid") != "WriteOwnLogs"]
-    wildcard = [s for s in statements if s["Resource"] == "*"]
-    assert sorted(a for s in wildcard for a in actions(s)) == sorted([
+                  if s.get("Sid") not in BASELINE_SIDS]
+    unconditioned = [s for s in statements if s["Resource"] == "*" and "Condition" not in s]
+    assert sorted(a for s in unconditioned for a in actions(s)) == sorted([
         "servicequotas:GetAWSDefaultServiceQuota",
         "servicequotas:ListAWSDefaultServiceQuotas",
         "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
         "servicequotas:ListServiceQuotas",
     ])
+    # The reference authorizes these two on `*` (their quota resource type is optional); the condition
+    # key it lists for them keeps the grant to SageMaker's quotas.
     scoped = next(s for s in statements if "servicequotas:RequestServiceQuotaIncrease" in actions(s))
     assert sorted(actions(scoped)) == ["servicequotas:GetServiceQuota", "servicequotas:RequestServiceQuotaIncrease"]
-    assert json.dumps(scoped["Resource"]).endswith(':sagemaker/*"]]}')
+    assert scoped["Resource"] == "*"
+    assert scoped["Condition"] == {"StringEquals": {"servicequotas:service": "sagemaker"}}
     linked_role = next(s for s in statements if "iam:CreateServiceLinkedRole" in actions(s))
     assert linked_role["Condition"] == {"StringEquals": {"iam:AWSServiceName": "servicequotas.amazonaws.com"}}
     assert "AWSServiceRoleForServiceQuotas" in json.dumps(linked_role["Resource"])
@@ -233,7 +248,7 @@ def test_quota_role_is_least_privilege(synth):
 def test_no_quotas_means_no_resources():
     app = cdk.App()
     stack = cdk.Stack(app, "Empty")
-    InstanceQuotaRequests(stack, "Quotas", quotas=[])
+    InstanceQuotaRequests(stack, "Quotas", quotas=[], kms_key=kms.Key.from_key_arn(stack, "Key", KEY_ARN))
     assert Template.from_stack(stack).to_json().get("Resources", {}) == {}
 
 
@@ -304,7 +319,7 @@ def _teardown_statements(synth, key):
     stack = synth.stacks[key]
     template = {"platform": synth.platform, "team": synth.team, "retain": synth.retain}[key]
     function = synth.constructs[key if key != "platform" else "domain"].is_complete_function
-    return stack, [s for s in statements_of(template, role_of(stack, function)) if s.get("Sid") != "WriteOwnLogs"]
+    return stack, [s for s in statements_of(template, role_of(stack, function)) if s.get("Sid") not in BASELINE_SIDS]
 
 
 def _by_action(statements):
@@ -320,7 +335,7 @@ def test_on_event_may_only_read_its_own_stack(synth):
         stack = synth.stacks[key]
         template = {"platform": synth.platform, "team": synth.team, "retain": synth.retain}[key]
         statements = [s for s in statements_of(template, role_of(stack, synth.constructs[name].on_event_function))
-                      if s.get("Sid") != "WriteOwnLogs"]
+                      if s.get("Sid") not in BASELINE_SIDS]
         assert statements == [{"Action": "cloudformation:DescribeStacks", "Effect": "Allow",
                                "Resource": {"Ref": "AWS::StackId"}, "Sid": "ReadOwnStackStatus"}]
 
@@ -381,6 +396,22 @@ def test_handlers_may_write_only_their_own_log_group(synth):
         assert logs["Resource"] == stack.resolve(function.log_group.log_group_arn)
 
 
+def test_handlers_and_provider_functions_decrypt_their_environment_with_the_stack_key(synth):
+    for key, template in (("platform", synth.platform), ("team", synth.team), ("retain", synth.retain)):
+        stack = synth.stacks[key]
+        key_arn = stack.resolve(next(c for c in stack.node.children if c.node.id == "Key").key_arn)
+        functions = template.find_resources("AWS::Lambda::Function")
+        assert functions
+        for logical_id, function in functions.items():
+            assert function["Properties"]["KmsKeyArn"] == key_arn, (key, logical_id)
+            role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+            decrypt = [s for s in statements_of(template, role) if s.get("Sid") == "DecryptOwnEnvironment"]
+            assert decrypt == [{"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key_arn,
+                                "Sid": "DecryptOwnEnvironment"}], (key, logical_id)
+        for logical_id, group in template.find_resources("AWS::Logs::LogGroup").items():
+            assert group["Properties"]["KmsKeyId"] == key_arn, (key, logical_id)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -392,7 +423,7 @@ def test_handlers_may_write_only_their_own_log_group(synth):
 def test_teardown_rejects_inconsistent_arguments(kwargs, message):
     stack = cdk.Stack(cdk.App(), "Bad")
     with pytest.raises(ValueError, match=message):
-        StudioTeardown(stack, "Teardown", **kwargs)
+        StudioTeardown(stack, "Teardown", kms_key=kms.Key.from_key_arn(stack, "Key", KEY_ARN), **kwargs)
 
 
 def test_deleting_the_home_volume_needs_the_domains_vpc():
@@ -400,4 +431,5 @@ def test_deleting_the_home_volume_needs_the_domains_vpc():
     no_vpc = sagemaker.CfnDomain(stack, "Domain", auth_mode="IAM", domain_name="x",
                                  default_user_settings={"executionRole": "arn:aws:iam::111122223333:role/x"})
     with pytest.raises(ValueError, match="VpcId"):
-        StudioTeardown(stack, "Teardown", domain=no_vpc, home_efs_on_delete="delete")
+        key = kms.Key.from_key_arn(stack, "Key", KEY_ARN)
+        StudioTeardown(stack, "Teardown", domain=no_vpc, kms_key=key, home_efs_on_delete="delete")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from tools.iam.template import describe
@@ -39,7 +40,12 @@ class Request:
     principal_account: str | None = None
 
     def context_value(self, key: str) -> Any:
-        merged = {**DEFAULT_CONTEXT, **self.context}
+        """A context key as IAM sets it: the given context over the keys every request carries."""
+        implied: dict[str, Any] = {"aws:PrincipalIsAWSService": "true" if self.principal_service else "false"}
+        if self.principal_arn:
+            implied["aws:PrincipalArn"] = self.principal_arn
+            implied["aws:PrincipalAccount"] = _account_of(self.principal_arn)
+        merged = {**DEFAULT_CONTEXT, **implied, **self.context}
         for name, value in merged.items():
             if name.lower() == key.lower():
                 return value
@@ -131,6 +137,7 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
+@lru_cache(maxsize=65536)
 def action_matches(pattern: str, action: str) -> bool:
     return fnmatch.fnmatchcase(action.lower(), pattern.lower())
 
@@ -157,8 +164,12 @@ def _any_resource(patterns: Any, resource: str) -> bool:
 
 
 def _glob(pattern: str, text: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, flags=re.DOTALL) is not None
+    return _glob_regex(pattern).fullmatch(text) is not None
+
+
+@lru_cache(maxsize=65536)
+def _glob_regex(pattern: str) -> re.Pattern:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 def _account_of(arn: str | None) -> str | None:

@@ -2,8 +2,7 @@
 
 For an action (``service:Action``): whether it exists, its access level, and the resource types it is
 authorized on, each with its ARN format and whether the reference marks it required (``*``). An action
-whose resource types are all optional, or that has none, is authorized on ``*``: a proof evaluates it
-there (IAM may also match it on a named resource, but a policy that grants it only on one fails when
+with no resource type, or a single optional one, is authorized on ``*``: a proof evaluates it there (IAM may also match it on a named resource, but a policy that grants it only on one fails when
 the service authorizes on ``*``, as ``servicequotas:GetServiceQuota`` does).
 """
 
@@ -42,8 +41,19 @@ class ActionFacts:
 
     @property
     def authorized_on_star(self) -> bool:
-        """No required resource type: IAM authorizes the action on ``*``."""
-        return not self.required_types
+        """IAM authorizes the action on ``*``: no resource type, or a single optional one.
+
+        Several optional types (``s3:GetObject``: object or access point) mean the request names one
+        of them, so such an action is authorized on that resource, not on ``*``.
+        """
+        return not self.required_types and len(self.resource_types) <= 1
+
+    @property
+    def resource_choices(self) -> tuple[ResourceType, ...]:
+        """The types a request is authorized on: the required ones, or else any one of the optional ones."""
+        if self.required_types:
+            return self.required_types
+        return () if self.authorized_on_star else self.resource_types
 
 
 class UnknownAction(KeyError):

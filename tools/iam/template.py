@@ -4,7 +4,8 @@
 ``Fn::ImportValue`` (across the given templates), ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap``,
 ``Fn::GetAZs``, ``Fn::If`` and the pseudo parameters. Names CloudFormation generates (a resource without
 an explicit name property) become ``<stack>-<logicalId>-<12 characters>`` as CloudFormation makes them,
-or ``*`` with ``generated_names="wildcard"``: then a policy that names such a resource matches any
+``<LogicalId>`` with ``generated_names="placeholder"`` (for documents), or ``*`` with
+``generated_names="wildcard"``: then a policy that names such a resource matches any
 resource of that type in the account and region, which is what a proof needs when the other side (a
 handler test) uses a name of its own.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Templates = dict[str, dict[str, Any]]
-GeneratedNames = Literal["concrete", "wildcard"]
+GeneratedNames = Literal["concrete", "wildcard", "placeholder"]
 
 # Resource type -> (name property, how Ref resolves, {attribute: how it resolves}). Formats see
 # {p} partition, {r} region, {a} account, {n} the physical name, {u} the URL suffix.
@@ -139,6 +140,8 @@ class World:
             return str(self.resolve(stack, res.properties[name_property]))
         if self.generated_names == "wildcard":
             return "*"
+        if self.generated_names == "placeholder":
+            return "<" + re.sub(r"[0-9A-F]{8}$", "", logical_id) + ">"
         suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()
         if res.type == "AWS::S3::Bucket":
             return f"{stack}-{logical_id}-{suffix}".lower()[:63]

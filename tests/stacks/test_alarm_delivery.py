@@ -1,0 +1,183 @@
+"""Every alarm reaches a person: its SNS topic's policy and the topic's key admit CloudWatch for that alarm.
+
+The proof runs on the synthesized templates resolved for one account and region
+(``tools.iam.template.World``): an alarm's ARN comes from its AlarmName, or from the name CloudFormation
+would generate (``<stack>-<logicalId>-<12 characters>``) when it has none, and the topic policy and key
+policy are evaluated as IAM would (``tools.iam.evaluate``) for principal ``cloudwatch.amazonaws.com``
+with ``aws:SourceArn`` = the alarm and ``aws:SourceAccount`` = the account.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from stacks.config import parse_config
+from stacks.constructs.deploy_on_approval import (
+    DEPLOY_DEAD_LETTERS_ALARM_SUFFIX,
+    ENDPOINT_ALARM_SUFFIXES,
+    FAILED_EVENTS_ALARM_SUFFIX,
+    alarm_names,
+    team_alarm_name,
+)
+from stacks.constructs.idle_endpoint_reaper import RUN_FAILED_ALARM, platform_alarm_name
+from tests.conftest import synthesize
+from tests.stacks.test_policy_gates import EDGE_CONFIGS
+from tools.iam.evaluate import Request, evaluate
+from tools.iam.template import World
+
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+DEFAULT_ACCOUNT, DEFAULT_REGION = "123456789012", "us-east-1"
+
+
+def world_of(templates: dict, config) -> World:
+    return World(templates, account=config.account or DEFAULT_ACCOUNT, region=config.region or DEFAULT_REGION)
+
+
+def undelivered(world: World) -> list[str]:
+    """One line per alarm action that CloudWatch could not deliver; also counts what was checked."""
+    problems = []
+    for alarm in world.resources("AWS::CloudWatch::Alarm"):
+        alarm_arn = world.arn(alarm.stack, alarm.logical_id)
+        context = {"aws:SourceArn": alarm_arn, "aws:SourceAccount": world.account}
+        for action in world.resolve(alarm.stack, alarm.properties.get("AlarmActions", [])):
+            if not str(action).startswith(f"arn:{world.partition}:sns:"):
+                continue
+            where = f"{alarm.stack}/{alarm.logical_id} ({alarm_arn}) -> {action}"
+            publish = Request("sns:Publish", action, context=context, principal_service=CLOUDWATCH)
+            topic_policy = world.resource_statements(action)
+            decision = evaluate(topic_policy, publish, resource_policy=True)
+            if not decision.allowed:
+                problems.append(f"{where}: topic policy: {decision.explain()}")
+            insecure = Request(
+                "sns:Publish", action, context={**context, "aws:SecureTransport": "false"}, principal_service=CLOUDWATCH
+            )
+            if not evaluate(topic_policy, insecure, resource_policy=True).denies:
+                problems.append(f"{where}: topic policy lost its TLS-only deny (enforce_ssl)")
+            key = _topic_key(world, action)
+            if key is None:
+                problems.append(f"{where}: topic has no KMS key")
+                continue
+            key_policy = world.resource_statements(key)
+            for kms_action in ("kms:Decrypt", "kms:GenerateDataKey"):
+                request = Request(kms_action, key, context=context, principal_service=CLOUDWATCH)
+                decision = evaluate(key_policy, request, resource_policy=True)
+                if not decision.allowed:
+                    problems.append(f"{where}: key {key}: {kms_action}: {decision.explain()}")
+    return problems
+
+
+def _topic_key(world: World, topic_arn: str) -> str | None:
+    for topic in world.resources("AWS::SNS::Topic"):
+        if world.arn(topic.stack, topic.logical_id) == topic_arn:
+            key = topic.properties.get("KmsMasterKeyId")
+            return None if key is None else world.resolve(topic.stack, key)
+    raise AssertionError(f"no topic {topic_arn} in the templates")
+
+
+def _alarm_actions(world: World) -> int:
+    return sum(
+        1
+        for alarm in world.resources("AWS::CloudWatch::Alarm")
+        for action in world.resolve(alarm.stack, alarm.properties.get("AlarmActions", []))
+        if str(action).startswith("arn:")
+    )
+
+
+@pytest.fixture(scope="module")
+def edge_worlds(tmp_path_factory) -> dict[str, World]:
+    worlds = {}
+    for name, data in EDGE_CONFIGS.items():
+        config = parse_config(data)
+        result = synthesize(config, tmp_path_factory.mktemp("alarm-edge"), policy_gates=False)
+        worlds[name] = world_of(result.templates, config)
+    return worlds
+
+
+def test_every_alarm_of_the_example_reaches_its_topic(example, example_config):
+    world = world_of(example.templates, example_config)
+    alarms = list(world.resources("AWS::CloudWatch::Alarm"))
+    # 3 teams x (2 endpoint alarms + 2 queue alarms) + the reaper's
+    assert len(alarms) == 13
+    assert _alarm_actions(world) == 13
+    assert undelivered(world) == []
+
+
+@pytest.mark.parametrize("name", list(EDGE_CONFIGS))
+def test_every_alarm_of_the_edge_configs_reaches_its_topic(edge_worlds, name):
+    world = edge_worlds[name]
+    assert _alarm_actions(world) >= 1
+    assert undelivered(world) == []
+
+
+def test_an_alarm_without_a_name_is_caught(example, example_config):
+    templates = copy.deepcopy(example.templates)
+    resources = templates["mlp-team-fraud"]["Resources"]
+    (logical_id,) = [
+        k for k, r in resources.items()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("AlarmName") == "mlp-fraud-deploy-dead-letters"
+    ]
+    del resources[logical_id]["Properties"]["AlarmName"]
+    problems = undelivered(world_of(templates, example_config))
+    assert len(problems) == 1
+    assert problems[0].startswith(f"mlp-team-fraud/{logical_id} (arn:aws:cloudwatch:us-east-1:123456789012:alarm:mlp-team-fraud-")
+    assert "topic policy" in problems[0]
+
+
+def test_every_alarm_has_an_explicit_name_within_its_topics_prefix(example):
+    for stack, template in example.templates.items():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            name = resource["Properties"].get("AlarmName")
+            assert isinstance(name, str) and len(name) <= 255, (stack, logical_id)
+            expected = "mlp-platform-" if stack == "mlp-platform" else f"mlp-{stack.removeprefix('mlp-team-')}-"
+            assert name.startswith(expected), (stack, logical_id, name)
+
+
+# --- names never collide ------------------------------------------------------------------------------
+
+
+def _all_alarm_names(prefix: str, teams: dict[str, list[str]]) -> list[str]:
+    from lambdas.common import naming
+
+    names = [platform_alarm_name(prefix, RUN_FAILED_ALARM)]
+    for team, use_cases in teams.items():
+        names += [team_alarm_name(prefix, team, s) for s in (DEPLOY_DEAD_LETTERS_ALARM_SUFFIX, FAILED_EVENTS_ALARM_SUFFIX)]
+        for use_case in use_cases:
+            names += alarm_names(naming.endpoint_name(prefix, team, use_case))
+    return names
+
+
+def test_no_suffix_ends_with_another():
+    """The argument of deploy_on_approval's comment: names ending in different fixed suffixes differ."""
+    suffixes = [*ENDPOINT_ALARM_SUFFIXES, DEPLOY_DEAD_LETTERS_ALARM_SUFFIX, FAILED_EVENTS_ALARM_SUFFIX, RUN_FAILED_ALARM]
+    for a in suffixes:
+        for b in suffixes:
+            if a != b:
+                assert not f"-{a}".endswith(f"-{b}"), (a, b)
+
+
+def test_team_and_platform_alarm_names_cannot_collide_with_use_case_alarms():
+    # Use cases named after the team-level suffixes, a team named "platform", and a name long enough to be
+    # shortened with a hash: every alarm name stays distinct.
+    tricky = [
+        "deploy",
+        "deploy-dead-letters",
+        "dead-letters",
+        "failed",
+        "failed-events",
+        "events",
+        "reaper-run",
+        "reaper-run-failed",
+        "invocation-5xx-errors",
+        "model-latency",
+        "x" * 40,
+        "deploy-dead-letters-" + "y" * 20,
+    ]
+    names = _all_alarm_names("mlp", {"fraud": tricky, "platform": tricky, "fraudx": tricky, "reaper": tricky})
+    assert len(names) == len(set(names))
+    assert all(len(n) <= 255 for n in names)
+    assert "mlp-fraud-deploy-model-latency" in names and "mlp-fraud-deploy-dead-letters" in names
+    assert platform_alarm_name("mlp", RUN_FAILED_ALARM) == "mlp-platform-reaper-run-failed"
