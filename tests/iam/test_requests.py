@@ -1,0 +1,345 @@
+"""The API call -> IAM requests mapping (tools/iam/requests.py) and the handler-test sufficiency check
+(tests/lambdas/conftest.py): representative calls, and proof that the check fails when a grant is gone."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.lambdas import conftest as sufficiency
+from tools.iam.requests import MappingError, Observations, iam_action, iam_requests
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlp-fraud-model-execution"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TAGS = [{"Key": "mlops:team", "Value": "fraud"}, {"Key": "mlops:managed-by", "Value": "sagemaker-mlops-platform"}]
+
+
+def requests(service, operation, params, **kwargs):
+    return iam_requests(service, operation, params, region=REGION, account=ACCOUNT, **kwargs)
+
+
+def summary(found):
+    return [(r.action, r.resource) for r in found]
+
+
+# --- the mapping --------------------------------------------------------------------------------------
+
+
+def test_create_model_with_a_role_and_tags_passes_the_role_and_tags_the_model():
+    found = requests(
+        "sagemaker",
+        "CreateModel",
+        {"ModelName": "mlp-fraud-fraud-detection-v1", "ExecutionRoleArn": ROLE, "Containers": [], "Tags": TAGS},
+    )
+
+    model = f"{SM}:model/mlp-fraud-fraud-detection-v1"
+    assert summary(found) == [("sagemaker:CreateModel", model), ("iam:PassRole", ROLE), ("sagemaker:AddTags", model)]
+    create, pass_role, add_tags = found
+    assert create.context["aws:RequestTag/mlops:team"] == "fraud"
+    assert create.context["aws:TagKeys"] == ["mlops:managed-by", "mlops:team"]
+    assert pass_role.context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    assert add_tags.context["aws:RequestTag/mlops:managed-by"] == "sagemaker-mlops-platform"
+    assert not any(k.startswith("aws:ResourceTag/") for k in create.context), "the new model has no tags yet"
+
+
+def test_create_endpoint_config_with_a_key_describes_the_key_and_grants_for_sagemaker():
+    found = requests(
+        "sagemaker",
+        "CreateEndpointConfig",
+        {"EndpointConfigName": "mlp-fraud-fraud-detection-v1-abc", "ProductionVariants": [], "KmsKeyId": KEY},
+    )
+
+    config = f"{SM}:endpoint-config/mlp-fraud-fraud-detection-v1-abc"
+    assert summary(found) == [
+        ("sagemaker:CreateEndpointConfig", config),
+        ("kms:DescribeKey", KEY),
+        ("kms:CreateGrant", KEY),
+    ]
+    assert "kms:GrantIsForAWSResource" not in found[1].context
+    assert found[2].context == {"kms:GrantIsForAWSResource": "true"}
+
+
+def test_a_key_given_by_id_is_read_in_the_callers_account_and_an_alias_is_refused():
+    by_id = requests("sagemaker", "CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [], "KmsKeyId": "k-1"})
+    assert by_id[1].resource == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1"
+    with pytest.raises(MappingError, match="alias"):
+        requests("sagemaker", "CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [], "KmsKeyId": "alias/x"})
+
+
+def test_update_endpoint_is_authorized_on_the_endpoint_and_on_the_new_config():
+    found = requests("sagemaker", "UpdateEndpoint", {"EndpointName": "mlp-fraud-fraud-detection", "EndpointConfigName": "cfg-2"})
+
+    assert summary(found) == [
+        ("sagemaker:UpdateEndpoint", f"{SM}:endpoint/mlp-fraud-fraud-detection"),
+        ("sagemaker:UpdateEndpoint", f"{SM}:endpoint-config/cfg-2"),
+    ]
+
+
+def test_list_model_packages_is_authorized_on_star_even_for_one_group():
+    found = requests("sagemaker", "ListModelPackages", {"ModelPackageGroupName": "mlp-fraud-fraud-detection", "MaxResults": 1})
+    assert summary(found) == [("sagemaker:ListModelPackages", "*")]
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("GetServiceQuota", {"ServiceCode": "sagemaker", "QuotaCode": "L-0A1B2C3D"}),
+        ("RequestServiceQuotaIncrease", {"ServiceCode": "sagemaker", "QuotaCode": "L-0A1B2C3D", "DesiredValue": 4.0}),
+    ],
+)
+def test_service_quota_calls_are_authorized_on_star_with_the_service_code(operation, params):
+    [found] = requests("service-quotas", operation, params)
+    assert (found.action, found.resource) == (f"servicequotas:{operation}", "*")
+    assert found.context == {"servicequotas:service": "sagemaker"}
+
+
+def test_publish_to_an_encrypted_topic_needs_the_key_too():
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:mlp-fraud-alerts"
+    topic_keys = {f"arn:aws:sns:{REGION}:{ACCOUNT}:*": KEY}
+
+    found = requests("sns", "Publish", {"TopicArn": topic, "Message": "x"}, topic_keys=topic_keys)
+    unencrypted = requests("sns", "Publish", {"TopicArn": topic, "Message": "x"}, topic_keys={})
+
+    assert summary(found) == [("sns:Publish", topic), ("kms:GenerateDataKey", KEY), ("kms:Decrypt", KEY)]
+    assert summary(unencrypted) == [("sns:Publish", topic)]
+
+
+def test_cloudwatch_is_signed_as_monitoring_but_authorized_as_cloudwatch():
+    assert iam_action("cloudwatch", "GetMetricData") == "cloudwatch:GetMetricData"
+    assert summary(requests("cloudwatch", "GetMetricData", {"MetricDataQueries": []})) == [("cloudwatch:GetMetricData", "*")]
+    [put] = requests("cloudwatch", "PutMetricData", {"Namespace": "aws/sagemaker/x", "MetricData": []})
+    assert put.context == {"cloudwatch:namespace": "aws/sagemaker/x"}
+
+
+def test_delete_endpoint_carries_the_tags_the_test_showed():
+    observed = Observations()
+    observed.learn(
+        "sagemaker", "CreateEndpoint", {"EndpointName": "mlp-fraud-idle", "EndpointConfigName": "c", "Tags": TAGS}, {},
+        region=REGION, account=ACCOUNT,
+    )
+
+    [known] = requests("sagemaker", "DeleteEndpoint", {"EndpointName": "mlp-fraud-idle"}, observed=observed)
+    [unknown] = requests("sagemaker", "DeleteEndpoint", {"EndpointName": "mlp-other"}, observed=observed)
+
+    assert known.resource == f"{SM}:endpoint/mlp-fraud-idle"
+    assert known.context == {"aws:ResourceTag/mlops:team": "fraud", "aws:ResourceTag/mlops:managed-by": "sagemaker-mlops-platform"}
+    assert unknown.context == {}
+
+
+def test_tags_are_learned_from_tag_listings_and_search_results():
+    observed = Observations()
+    endpoint = f"{SM}:endpoint/mlp-fraud-a"
+    observed.learn("sagemaker", "ListTags", {"ResourceArn": endpoint}, {"Tags": TAGS[:1]}, region=REGION, account=ACCOUNT)
+    assert observed.tags_of(endpoint) == {"mlops:team": "fraud"}
+    search = {"Results": [{"Endpoint": {"EndpointName": "mlp-fraud-a", "EndpointArn": endpoint, "Tags": TAGS}}]}
+    observed.learn("sagemaker", "Search", {"Resource": "Endpoint"}, search, region=REGION, account=ACCOUNT)
+    assert observed.tags_of(endpoint) == {"mlops:team": "fraud", "mlops:managed-by": "sagemaker-mlops-platform"}
+
+
+def test_put_parameter_with_tags_also_tags_the_parameter():
+    found = requests(
+        "ssm", "PutParameter", {"Name": "/mlops/reaped-endpoints/mlp-fraud-idle", "Value": "{}", "Type": "String", "Tags": TAGS}
+    )
+
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/reaped-endpoints/mlp-fraud-idle"
+    assert summary(found) == [("ssm:PutParameter", parameter), ("ssm:AddTagsToResource", parameter)]
+    assert found[1].context["aws:TagKeys"] == ["mlops:managed-by", "mlops:team"]
+    overwrite = requests("ssm", "PutParameter", {"Name": "/mlops/x", "Value": "{}", "Overwrite": True})
+    assert summary(overwrite) == [("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops/x")]
+
+
+def test_delete_app_builds_the_app_arn_in_lower_case_with_the_space_name_for_space_apps():
+    profile_app = requests(
+        "sagemaker", "DeleteApp",
+        {"DomainId": "d-abc123", "UserProfileName": "fraud-alice", "AppType": "JupyterServer", "AppName": "default"},
+    )
+    space_app = requests(
+        "sagemaker", "DeleteApp", {"DomainId": "d-abc123", "SpaceName": "alice-lab", "AppType": "JupyterLab", "AppName": "default"}
+    )
+
+    assert summary(profile_app) == [("sagemaker:DeleteApp", f"{SM}:app/d-abc123/fraud-alice/jupyterserver/default")]
+    assert summary(space_app) == [("sagemaker:DeleteApp", f"{SM}:app/d-abc123/alice-lab/jupyterlab/default")]
+
+
+def test_deregister_scalable_target_needs_the_target_arn_the_test_saw():
+    params = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/mlp-fraud-a/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    with pytest.raises(MappingError, match="DeregisterScalableTarget.*ResourceId"):
+        requests("application-autoscaling", "DeregisterScalableTarget", params)
+
+    observed = Observations()
+    target = f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0123abcd"
+    observed.learn(
+        "application-autoscaling", "DescribeScalableTargets", {"ServiceNamespace": "sagemaker"},
+        {"ScalableTargets": [{**params, "ScalableTargetARN": target}]}, region=REGION, account=ACCOUNT,
+    )
+    found = requests("application-autoscaling", "DeregisterScalableTarget", params, observed=observed)
+    assert summary(found) == [("application-autoscaling:DeregisterScalableTarget", target)]
+
+
+def test_a_model_package_is_named_by_group_and_version_or_by_its_arn():
+    arn = f"{SM}:model-package/mlp-fraud-fraud-detection/3"
+    by_name = requests("sagemaker", "DescribeModelPackage", {"ModelPackageName": "mlp-fraud-fraud-detection/3"})
+    by_arn = requests("sagemaker", "DescribeModelPackage", {"ModelPackageName": arn})
+    assert summary(by_name) == summary(by_arn) == [("sagemaker:DescribeModelPackage", arn)]
+
+
+def test_tagging_and_describe_stacks_are_authorized_on_the_resource_they_name():
+    endpoint = f"{SM}:endpoint/mlp-fraud-a"
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlp-team-fraud/abc"
+    assert summary(requests("sagemaker", "ListTags", {"ResourceArn": endpoint})) == [("sagemaker:ListTags", endpoint)]
+    assert summary(requests("sagemaker", "AddTags", {"ResourceArn": endpoint, "Tags": TAGS})) == [("sagemaker:AddTags", endpoint)]
+    assert summary(requests("cloudformation", "DescribeStacks", {"StackName": stack})) == [("cloudformation:DescribeStacks", stack)]
+    assert summary(requests("cloudformation", "DescribeStacks", {})) == [("cloudformation:DescribeStacks", "*")]
+
+
+def test_gaps_are_loud():
+    with pytest.raises(MappingError, match="EndpointName"):
+        requests("sagemaker", "DescribeEndpoint", {})
+    with pytest.raises(MappingError, match="no IAM action sagemaker:NoSuchOperation"):
+        requests("sagemaker", "NoSuchOperation", {})
+    assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"  # ACTION_NAMES, proven by the reference
+
+
+# --- the sufficiency check ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return sufficiency.session_world(tmp_path_factory)
+
+
+def without_action(world, construct_path: str, action: str):
+    """A copy of `world` in which the role of the function at `construct_path` no longer has `action`."""
+    checker = sufficiency.Sufficiency(world)
+    stack, function = checker.function(construct_path)
+    role = world.function_role(stack, function)
+    templates = copy.deepcopy(world.templates)
+    removed = 0
+    for body in templates[stack]["Resources"].values():
+        if body["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") or {"Ref": role} not in body["Properties"].get("Roles", []):
+            continue
+        document = body["Properties"]["PolicyDocument"]
+        kept = []
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                removed += 1
+                actions = [a for a in actions if a != action]
+                if not actions:
+                    continue
+                statement = {**statement, "Action": actions}
+            kept.append(statement)
+        document["Statement"] = kept
+    assert removed, f"{action} is granted to no statement of {construct_path}'s role"
+    return sufficiency.HandlerWorld(
+        templates, account=world.account, region=world.region, generated_names=world.generated_names
+    )
+
+
+def deploy_scenario(monkeypatch) -> sufficiency.Recorder:
+    """One approval delivered to the deploy handler (moto), recorded as the autouse fixture records it."""
+    from botocore.client import BaseClient
+    from deploy_on_approval import handler
+
+    recorder = sufficiency.Recorder(account=ACCOUNT)
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorder.wrap(BaseClient._make_api_call))
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="mlp-fraud-alerts")["TopicArn"]
+        sagemaker.create_model_package_group(ModelPackageGroupName="mlp-fraud-fraud-detection")
+        arn = sagemaker.create_model_package(
+            ModelPackageGroupName="mlp-fraud-fraud-detection",
+            InferenceSpecification={
+                "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/fraud:1"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            ModelApprovalStatus="Approved",
+        )["ModelPackageArn"]
+        settings = deploy_settings(topic)
+        body = json.dumps(
+            {
+                "source": "aws.sagemaker",
+                "detail-type": "SageMaker Model Package State Change",
+                "group": "mlp-fraud-fraud-detection",
+                "version": 1,
+                "status": "Approved",
+                "arn": arn,
+            }
+        )
+        result = handler.process_batch([{"messageId": "m-1", "body": body}], sagemaker, sns, settings)
+    assert result == {"batchItemFailures": []}
+    return recorder
+
+
+def deploy_settings(topic_arn: str):
+    from deploy_on_approval.settings import DeploySettings
+
+    from stacks.config import Team
+    from stacks.constructs.deploy_on_approval import use_cases_environment
+
+    team = Team.model_validate(
+        {"name": "fraud", "cost_center": "CC-1001", "use_cases": [{"name": "fraud-detection"}, {"name": "churn"}]}
+    )
+    return DeploySettings.from_env(
+        {
+            "PLATFORM_PREFIX": "mlp",
+            "TEAM_NAME": "fraud",
+            "COST_CENTER": "CC-1001",
+            "MODEL_EXECUTION_ROLE_ARN": ROLE,
+            "KMS_KEY_ARN": KEY,
+            "DATA_CAPTURE_S3_URI": "s3://mlp-fraud-data/data-capture",
+            "ALERT_TOPIC_ARN": topic_arn,
+            "USE_CASES": use_cases_environment("mlp", team),
+        }
+    )
+
+
+def test_only_handler_code_is_attributed(monkeypatch):
+    recorder = deploy_scenario(monkeypatch)
+
+    made = [(c.folder, c.operation) for c in recorder.calls]
+    assert ("deploy_on_approval", "ListModelPackages") in made and ("deploy_on_approval", "CreateEndpoint") in made
+    assert not any(op in ("CreateTopic", "CreateModelPackageGroup", "CreateModelPackage") for _, op in made), made
+    assert recorder.observed.tags_of(f"{SM}:endpoint/mlp-fraud-fraud-detection")["mlops:managed-by"] == "sagemaker-mlops-platform"
+
+
+def test_the_check_passes_the_scenario_and_fails_it_once_a_grant_is_removed(world, monkeypatch):
+    deploy_function = sufficiency.FUNCTIONS["deploy_on_approval"]["handler"][0]
+    recorder = deploy_scenario(monkeypatch)
+
+    assert sufficiency.Sufficiency(world).failures(recorder.calls) == []
+
+    broken = without_action(world, deploy_function, "sagemaker:ListModelPackages")
+    failures = sufficiency.Sufficiency(broken).failures(recorder.calls)
+    message = sufficiency.failure_message(failures)
+
+    assert len(failures) == 1, message
+    assert "deploy_on_approval made sagemaker.ListModelPackages(" in message
+    assert '"ModelPackageGroupName": "mlp-fraud-fraud-detection"' in message
+    assert "needing sagemaker:ListModelPackages on *:" in message
+    assert "no statement of role mlp-team-fraud/DeployOnApproval/DeployFunctionRole" in message
+    assert "allows it (implicit deny)" in message
+
+
+def test_an_extra_request_names_why_the_call_needs_it(world, monkeypatch):
+    deploy_function = sufficiency.FUNCTIONS["deploy_on_approval"]["handler"][0]
+    recorder = deploy_scenario(monkeypatch)
+
+    broken = without_action(world, deploy_function, "iam:PassRole")
+    [failure] = sufficiency.Sufficiency(broken).failures(recorder.calls)
+
+    assert failure.startswith("deploy_on_approval made sagemaker.CreateModel(")
+    assert f"needing iam:PassRole on {ROLE} (CreateModel passes ExecutionRoleArn to sagemaker.amazonaws.com)" in failure
