@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 from common import tags
-from idle_endpoint_reaper import reaper, report, settings
+from idle_endpoint_reaper import reaper, report, settings, teardown
 from idle_endpoint_reaper.restore_record import parameter_name
 from moto import mock_aws
 
@@ -145,3 +148,83 @@ def test_an_aws_failure_exits_3(reaped, capsys):
         assert restore_endpoint.main([NAME], sagemaker=reaped.sagemaker, ssm=reaped.ssm) == 3
 
     assert "AWS call failed" in capsys.readouterr().err
+
+
+# --- autoscaling: recorded and printed, re-registered by hand (the platform registers none) ----------
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTER = "aws application-autoscaling register-scalable-target"
+PUT_POLICY = "aws application-autoscaling put-scaling-policy"
+
+
+def printed_commands(out: str, command: str) -> list[list[str]]:
+    return [shlex.split(line.strip())[3:] for line in out.splitlines() if line.strip().startswith(command)]
+
+
+def flags(words: list[str]) -> dict[str, str]:
+    """``--min-capacity 1 ...`` as {"min-capacity": "1", ...}."""
+    assert all(w.startswith("--") for w in words[::2]), words
+    return {k.removeprefix("--"): v for k, v in zip(words[::2], words[1::2])}
+
+
+def test_restore_prints_the_command_that_registers_each_recorded_target_again(reaped, capsys):
+    assert restore_endpoint.main([NAME, "--region", REGION]) == 0
+    out = capsys.readouterr().out
+
+    assert "the platform does not register autoscaling" in out
+    [register] = [flags(words) for words in printed_commands(out, REGISTER)]
+    assert register == {
+        "region": REGION,
+        "service-namespace": "sagemaker",
+        "resource-id": f"endpoint/{NAME}/variant/AllTraffic",
+        "scalable-dimension": VARIANT_DIMENSION,
+        "min-capacity": "1",
+        "max-capacity": "3",
+    }
+    [policy] = [flags(words) for words in printed_commands(out, PUT_POLICY)]
+    assert {k: policy[k] for k in ("region", "service-namespace", "resource-id", "scalable-dimension")} == {
+        k: register[k] for k in ("region", "service-namespace", "resource-id", "scalable-dimension")
+    }
+
+    # The printed command, run as the AWS CLI would (same operation, same parameters), restores the target.
+    reaped.autoscaling.register_scalable_target(
+        ServiceNamespace=register["service-namespace"],
+        ResourceId=register["resource-id"],
+        ScalableDimension=register["scalable-dimension"],
+        MinCapacity=int(register["min-capacity"]),
+        MaxCapacity=int(register["max-capacity"]),
+    )
+    [target] = reaped.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
+        f"endpoint/{NAME}/variant/AllTraffic", 1, 3,
+    )
+
+
+def test_the_printed_dimension_is_the_one_the_reaper_deregisters():
+    assert (restore_endpoint.AUTOSCALING_NAMESPACE, restore_endpoint.VARIANT_DIMENSION) == (
+        teardown.AUTOSCALING_NAMESPACE, teardown.VARIANT_DIMENSION,
+    )
+
+
+def test_no_platform_code_registers_autoscaling():
+    """What the reaper doc and the restore command tell operators: re-registering scaling is theirs to do."""
+    registering = re.compile(  # \b: the reaper's deregister_scalable_target is not a registration
+        r"\b(register_scalable_target|RegisterScalableTarget|put_scaling_policy|PutScalingPolicy)\b"
+        r"|aws_applicationautoscaling|ApplicationAutoScaling::"
+    )
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in ("stacks", "lambdas", "pipeline_code")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if registering.search(path.read_text())
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize("path", ["docs/idle-endpoint-reaper.md", "tools/restore_endpoint.py"])
+def test_the_docs_send_operators_to_register_scaling_by_hand(path):
+    text = (ROOT / path).read_text()
+    flat = " ".join(text.split())
+    assert "sets scaling up again" not in flat, "nothing in the platform registers autoscaling"
+    assert "does not register autoscaling" in flat
+    assert "register-scalable-target" in flat and "put-scaling-policy" in flat

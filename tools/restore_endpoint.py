@@ -6,12 +6,21 @@ Reads the reaper's restore record (SSM parameter ``/mlops/reaped-endpoints/<name
 endpoint does not exist and that its endpoint config and models are still there, then calls
 CreateEndpoint with the recorded config and tags and removes the record. The new endpoint starts a new
 grace period; ``--keep-until`` adds the ``mlops:keep-until`` opt-out tag so the reaper keeps it until
-that date. Autoscaling targets the reaper deregistered are printed, not recreated (their policies
-were deleted with them; the next deploy of the endpoint sets scaling up again).
+that date.
+
+Autoscaling is not restored. The record holds the autoscaling targets the reaper deregistered (resource
+id, min and max capacity); this command prints them, with the ``aws application-autoscaling
+register-scalable-target`` command that registers each one again with its recorded values, and the
+shape of the ``put-scaling-policy`` command for its policy. The operator must run them by hand once the
+endpoint is InService: the platform does not register autoscaling (no deploy sets it up again), and
+the policies are not recorded (deregistering a target deleted them), so the policy configuration is the
+operator's to supply. The record is removed by the restore, so keep the printed values (or print
+them first with ``--dry-run``).
 
 Credentials and region come from the usual AWS settings. Needed permissions: ssm:GetParameter and
 ssm:DeleteParameter on the record; sagemaker:DescribeEndpoint, DescribeEndpointConfig, DescribeModel,
-CreateEndpoint and AddTags.
+CreateEndpoint and AddTags. The printed autoscaling commands need
+application-autoscaling:RegisterScalableTarget and application-autoscaling:PutScalingPolicy.
 
 Exit status: 0 restored (or would be, with ``--dry-run``); 1 nothing to restore or it cannot be
 restored (no record, endpoint exists, config or model missing); 3 AWS could not be read or written.
@@ -20,6 +29,7 @@ restored (no record, endpoint exists, config or model missing); 3 AWS could not 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +40,15 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import tags
-from lambdas.idle_endpoint_reaper.restore_record import RestoreRecord, parameter_name
+from lambdas.idle_endpoint_reaper.restore_record import (
+    RestoreRecord,
+    ScalableTargetRecord,
+    parameter_name,
+)
+
+# The only targets the reaper deregisters (lambdas/idle_endpoint_reaper/teardown.py; a test keeps them equal).
+AUTOSCALING_NAMESPACE = "sagemaker"
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 class CannotRestore(Exception):
@@ -44,18 +62,55 @@ class RestorePlan:
     record: RestoreRecord
     tags: dict[str, str]
 
-    def describe(self) -> str:
+    def describe(self, region: str | None = None) -> str:
+        """The plan, and for each recorded autoscaling target the commands that set it up again by hand."""
         lines = [
             f"endpoint {self.record.endpoint_name} (team {self.record.team}, deleted {self.record.deleted_at})",
             f"  endpoint config: {self.record.endpoint_config_name}",
             f"  tags: {', '.join(f'{k}={v}' for k, v in sorted(self.tags.items()))}",
         ]
-        for target in self.record.scalable_targets:
+        targets = self.record.scalable_targets
+        for target in targets:
             lines.append(
                 f"  autoscaling target deregistered at deletion: {target.resource_id} "
-                f"(min {target.min_capacity}, max {target.max_capacity}); register it again if needed"
+                f"(min {target.min_capacity}, max {target.max_capacity}); not registered again by this command"
             )
+        if targets:
+            lines += [
+                "  the platform does not register autoscaling: once the endpoint is InService "
+                f"(aws sagemaker wait endpoint-in-service --endpoint-name {self.record.endpoint_name}),",
+                "  register each target again by hand, then give it a scaling policy of your own (the policies were",
+                "  deleted with the targets and are not recorded):",
+            ]
+            for target in targets:
+                lines += [f"    {register_command(target, region)}", f"    {put_policy_command(target, region)}"]
         return "\n".join(lines)
+
+
+def _target_words(resource_id: str, region: str | None) -> list[str]:
+    words = ["--region", region] if region else []
+    return words + [
+        "--service-namespace", AUTOSCALING_NAMESPACE,
+        "--resource-id", resource_id,
+        "--scalable-dimension", VARIANT_DIMENSION,
+    ]
+
+
+def register_command(target: ScalableTargetRecord, region: str | None = None) -> str:
+    """The AWS CLI command that registers a deregistered target again, with its recorded capacities."""
+    return shlex.join(
+        ["aws", "application-autoscaling", "register-scalable-target", *_target_words(target.resource_id, region),
+         "--min-capacity", str(target.min_capacity), "--max-capacity", str(target.max_capacity)]
+    )
+
+
+def put_policy_command(target: ScalableTargetRecord, region: str | None = None) -> str:
+    """The shape of the command that gives the target a policy; the policy itself is the operator's choice."""
+    return shlex.join(
+        ["aws", "application-autoscaling", "put-scaling-policy", *_target_words(target.resource_id, region),
+         "--policy-name", "YOUR_POLICY_NAME", "--policy-type", "TargetTrackingScaling",
+         "--target-tracking-scaling-policy-configuration", "file://YOUR_POLICY.json"]
+    )
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -148,7 +203,7 @@ def main(argv: Sequence[str] | None = None, sagemaker: Any = None, ssm: Any = No
         sagemaker = sagemaker or boto3.client("sagemaker", region_name=args.region)
         ssm = ssm or boto3.client("ssm", region_name=args.region)
         plan = plan_restore(sagemaker, ssm, args.endpoint_name, args.keep_until)
-        print(plan.describe())
+        print(plan.describe(sagemaker.meta.region_name))
         if args.dry_run:
             print("dry run: nothing was changed")
             return 0

@@ -1,7 +1,8 @@
 """Lambda entry point: an SQS FIFO batch of model package approval changes in, partial batch failures out.
 
 Each record is parsed, matched to one of the team's use cases and reconciled (`deploy.reconcile`).
-Unusable or foreign messages are logged and dropped (no writes). A record whose endpoint is busy, or
+Unusable or foreign messages, and any body the parser fails on, are logged once and dropped (no AWS
+call): parsing calls nothing, so a retry could only fail the same way. A record whose endpoint is busy, or
 whose processing raised, is reported in ``batchItemFailures`` so SQS delivers it again later; after
 the queue's maximum receive count it goes to the dead-letter queue, whose alarm notifies the team.
 """
@@ -40,6 +41,14 @@ def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: Dep
         change = parse_message(record.get("body", ""))
     except UnusableMessage as exc:
         logger.warning("ignored unusable message", extra={"action": "ignored", "reason": str(exc)})
+        return True
+    except Exception as exc:  # parsing makes no AWS call: a retry would fail the same way
+        # `parse_message` should only raise UnusableMessage; whatever else it raises is a bug in it,
+        # and retrying would only carry the message to the dead-letter queue and fire its alarm.
+        logger.error(
+            "ignored message the parser failed on",
+            extra={"action": "ignored", "reason": f"parser error {type(exc).__name__}: {str(exc)[:200]}"},
+        )
         return True
     target = config.for_group(change.group)
     if target is None:

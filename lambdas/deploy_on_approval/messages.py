@@ -9,11 +9,17 @@ State Change" event, so that FIFO content-based deduplication drops SageMaker's 
 
 A whole EventBridge event (with ``detail``) is accepted too, so a message redriven or sent by hand in
 the documented event shape works the same way.
+
+`parse_message` either returns a valid `ApprovalChange` or raises `UnusableMessage`, whatever the body:
+no other exception escapes it (a property test checks this), so a body that cannot become a change is
+dropped, never retried into the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +29,16 @@ APPROVED = "Approved"
 REJECTED = "Rejected"
 PENDING = "PendingManualApproval"
 KNOWN_STATUSES = (APPROVED, REJECTED, PENDING)
+
+# EventBridge's own limit on the size of an event: any event the rule could have delivered fits.
+MAX_BODY_CHARS = 256 * 1024
+# ModelPackageVersion is an API "integer" (a signed 32-bit integer in the service model's Smithy types).
+MAX_VERSION = 2**31 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
+
+_shown = reprlib.Repr()
+_shown.maxstring = 80
+_shown.maxother = 80
 
 
 class UnusableMessage(ValueError):
@@ -39,6 +55,11 @@ class ApprovalChange:
     arn: str
 
 
+def _show(value: Any) -> str:
+    """`value` for a log line: bounded in length and in nesting (a deep value cannot recurse here)."""
+    return _shown.repr(value)
+
+
 def _field(data: dict[str, Any], key: str) -> Any:
     if key not in data:
         raise UnusableMessage(f"field {key!r} is missing")
@@ -48,33 +69,41 @@ def _field(data: dict[str, Any], key: str) -> Any:
 def _text(data: dict[str, Any], key: str) -> str:
     value = _field(data, key)
     if not isinstance(value, str) or not value.strip():
-        raise UnusableMessage(f"field {key!r} must be a non-empty string, got {value!r}")
+        raise UnusableMessage(f"field {key!r} must be a non-empty string, got {_show(value)}")
     return value
 
 
 def _version(value: Any) -> int:
-    if isinstance(value, bool):
-        raise UnusableMessage(f"version must be a positive integer, got {value!r}")
-    if isinstance(value, str) and value.isdigit():
+    """A version from a JSON integer or a string of ASCII digits, between 1 and `MAX_VERSION`.
+
+    Not ``str.isdigit()``: it is true for digits ``int()`` refuses, such as ``"²"``.
+    """
+    if isinstance(value, str) and _ASCII_DIGITS.fullmatch(value):
         value = int(value)
-    if not isinstance(value, int) or value < 1:
-        raise UnusableMessage(f"version must be a positive integer, got {value!r}")
+    if type(value) is not int or not 1 <= value <= MAX_VERSION:  # type(): bool is an int subclass
+        raise UnusableMessage(f"version must be an integer from 1 to {MAX_VERSION}, got {_show(value)}")
     return value
 
 
 def parse_message(body: str) -> ApprovalChange:
     """Parse one SQS message body; raise `UnusableMessage` for anything that is not a usable change."""
+    if not isinstance(body, str):
+        raise UnusableMessage(f"body must be a string, got {type(body).__name__}")
+    if len(body) > MAX_BODY_CHARS:
+        raise UnusableMessage(f"body has {len(body)} characters, more than the {MAX_BODY_CHARS} an event can have")
     try:
         data = json.loads(body)
-    except (TypeError, ValueError) as exc:
-        raise UnusableMessage(f"body is not JSON: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise UnusableMessage(f"body is not JSON: {_show(str(exc))}") from None
     if not isinstance(data, dict):
         raise UnusableMessage(f"body must be a JSON object, got {type(data).__name__}")
 
     source = _field(data, "source")
     detail_type = _field(data, "detail-type")
     if source != SOURCE or detail_type != DETAIL_TYPE:
-        raise UnusableMessage(f"not a model package state change (source {source!r}, detail-type {detail_type!r})")
+        raise UnusableMessage(
+            f"not a model package state change (source {_show(source)}, detail-type {_show(detail_type)})"
+        )
 
     if "detail" in data:
         detail = data["detail"]
@@ -92,10 +121,10 @@ def parse_message(body: str) -> ApprovalChange:
 
     status = _text(fields, "status")
     if status not in KNOWN_STATUSES:
-        raise UnusableMessage(f"unknown approval status {status!r}")
+        raise UnusableMessage(f"unknown approval status {_show(status)}")
     arn = _text(fields, "arn")
     if not arn.startswith("arn:") or ":model-package/" not in arn:
-        raise UnusableMessage(f"field 'arn' is not a model package ARN: {arn!r}")
+        raise UnusableMessage(f"field 'arn' is not a model package ARN: {_show(arn)}")
     return ApprovalChange(
         group=_text(fields, "group"),
         version=_version(_field(fields, "version")),

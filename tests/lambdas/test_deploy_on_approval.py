@@ -13,11 +13,15 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from tests.sagemaker_events import model_package_state_change
 from common import clients, naming, tags
 from deploy_on_approval import deploy, endpoint_spec, handler
 from deploy_on_approval.deploy import Action
-from deploy_on_approval.messages import UnusableMessage, parse_message
+from deploy_on_approval.messages import (
+    KNOWN_STATUSES,
+    ApprovalChange,
+    UnusableMessage,
+    parse_message,
+)
 from deploy_on_approval.settings import DeploySettings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -26,6 +30,7 @@ from moto import mock_aws
 
 from stacks.config import Team
 from stacks.constructs.deploy_on_approval import use_cases_environment
+from tests.sagemaker_events import model_package_state_change
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -594,6 +599,19 @@ def test_an_unexpected_error_is_retried_not_swallowed():
 
 # --- malformed and foreign messages: logged, no call at all ---------------------------------------
 
+
+def with_fields(**fields) -> str:
+    """The compact body of version 1 with `fields` replaced."""
+    return json.dumps({**json.loads(compact_body(GROUP, 1, "Approved")), **fields})
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 UNUSABLE = {
     "not json": "{not json",
     "json list": "[1, 2]",
@@ -608,6 +626,19 @@ UNUSABLE = {
     "event without detail fields": json.dumps(
         {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change", "detail": {}}
     ),
+    # str.isdigit() is true for these: int() raises ValueError for "²" (issue 9) and for more than 4300
+    # digits, and reads "٣" as 3; a version is ASCII digits only.
+    "version superscript two": with_fields(version="\u00b2"),
+    "version arabic-indic digit": with_fields(version="\u0663"),
+    "version of 5000 digits": with_fields(version="9" * 5000),
+    "version beyond the API's 32-bit integer": with_fields(version=2**31),
+    "version with spaces": with_fields(version=" 1"),
+    # json.loads raises RecursionError, which is neither TypeError nor ValueError (issue 9).
+    "deeply nested list": "[" * 100_000 + "]" * 100_000,
+    "deeply nested object": '{"a": ' * 50_000 + "1" + "}" * 50_000,
+    "deeply nested field": with_fields(source=nested(900)),
+    "valid change in an oversized body": compact_body(GROUP, 1, "Approved") + " " * 256 * 1024,
+    "body not a string": None,
 }
 IGNORED = {
     **UNUSABLE,
@@ -630,7 +661,125 @@ def test_ignored_messages_are_logged_and_make_no_call(body, caplog):
 
     assert response == {"batchItemFailures": []}, "an unusable message must be dropped, not retried"
     assert calls.names() == []
-    assert any(getattr(r, "action", None) == "ignored" for r in caplog.records)
+    assert [getattr(r, "action", None) for r in caplog.records] == ["ignored"], "one log line per dropped message"
+
+
+def test_a_parser_failure_of_any_kind_drops_the_message_without_a_call(monkeypatch, caplog):
+    """Whatever parsing raises, retrying cannot help: the message is dropped, never sent to the DLQ."""
+
+    def broken_parser(body):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(handler, "parse_message", broken_parser)
+    with stubbed() as (sagemaker, _, sns, _), caplog.at_level(logging.INFO):
+        calls = CallLog(sagemaker, sns)
+        response = handler.process_batch(
+            [sqs_record("[]", "first"), sqs_record("[]", "second")], sagemaker, sns, make_settings()
+        )
+
+    assert response == {"batchItemFailures": []}
+    assert calls.names() == []
+    assert [getattr(r, "action", None) for r in caplog.records] == ["ignored", "ignored"]
+
+
+# --- property: the parser returns a valid change or raises UnusableMessage, nothing else ----------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+digit_like = st.text(st.characters(categories=["Nd", "No", "Nl"]) | st.sampled_from("0123456789 +-_."), max_size=12)
+VALID_FIELDS = json.loads(compact_body(GROUP, 1, "Approved"))
+TRICKY_VALUES = {
+    "source": st.text(max_size=20),
+    "detail-type": st.text(max_size=40),
+    "group": st.text(max_size=20),
+    "version": st.integers(min_value=-(2**40), max_value=2**40) | digit_like | st.just("\u00b2") | st.text(max_size=5),
+    "status": st.sampled_from(["Approved", "Rejected", "PendingManualApproval", "approved", ""]) | st.text(max_size=10),
+    "arn": st.text(max_size=30).map(lambda t: "arn:" + t + ":model-package/" + t) | st.text(max_size=30),
+}
+DETAIL_KEYS = {
+    "group": "ModelPackageGroupName", "version": "ModelPackageVersion",
+    "status": "ModelApprovalStatus", "arn": "ModelPackageArn",
+}
+
+
+@st.composite
+def typed_fields(draw) -> dict:
+    """A valid change with some fields replaced: by a tricky value of the right type, any JSON value, or nothing."""
+    fields = dict(VALID_FIELDS)
+    for key in draw(st.sets(st.sampled_from(sorted(VALID_FIELDS)), max_size=3)):
+        how = draw(st.sampled_from(["tricky", "any", "missing"]))
+        if how == "missing":
+            del fields[key]
+        else:
+            fields[key] = draw(TRICKY_VALUES[key] if how == "tricky" else json_values)
+    return fields
+
+
+@st.composite
+def message_bodies(draw) -> str:
+    kind = draw(st.sampled_from(["text", "json"] + ["compact", "event"] * 3))
+    if kind == "text":
+        return draw(st.text())
+    if kind == "json":
+        return json.dumps(draw(json_values))
+    fields = draw(typed_fields())
+    if kind == "event":
+        head = {k: fields.pop(k) for k in ("source", "detail-type") if k in fields}
+        detail = {DETAIL_KEYS[k]: v for k, v in fields.items()}
+        fields = {**head, "detail": detail if draw(st.integers(0, 3)) else draw(json_values)}
+    return json.dumps(fields)
+
+
+def assert_valid_change(change: ApprovalChange) -> None:
+    assert isinstance(change, ApprovalChange)
+    assert isinstance(change.group, str) and change.group.strip()
+    assert type(change.version) is int and 1 <= change.version <= 2**31 - 1  # the API's 32-bit integer
+    assert change.status in KNOWN_STATUSES
+    assert change.arn.startswith("arn:") and ":model-package/" in change.arn
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(message_bodies())
+def test_the_parser_returns_a_valid_change_or_raises_unusable_and_nothing_else(body):
+    try:
+        change = parse_message(body)
+    except UnusableMessage:
+        return
+    assert_valid_change(change)
+
+
+# Digits that str.isdigit() accepts: ASCII ones, and others that int() reads ("١") or refuses ("²", "①").
+NON_ASCII_DIGITS = st.sampled_from(["\u00b2", "\u00b9", "\u2460", "\u0661\u0662", "\U0001d7d9", "\uff11"])
+
+
+def expected_version(value) -> int | None:
+    """The version the parser must return for `value`, or None when it must refuse it."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    return value if type(value) is int and 1 <= value <= 2**31 - 1 else None
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.integers()
+    | digit_like
+    | NON_ASCII_DIGITS
+    | st.from_regex(r"[0-9]{1,12}", fullmatch=True)
+    | st.text(max_size=8)
+    | json_values
+)
+def test_a_version_of_any_type_is_read_as_ascii_digits_or_refused(version):
+    body = with_fields(version=version)
+    expected = expected_version(version)
+    if expected is None:
+        with pytest.raises(UnusableMessage):
+            parse_message(body)
+    else:
+        assert parse_message(body).version == expected
 
 
 def test_deploy_outcome_is_logged_with_group_version_and_action(aws, caplog):

@@ -1,8 +1,9 @@
-"""The data generator: structure, fraud patterns, calibration, determinism, speed, CLI."""
+"""The data generator: structure, fraud patterns, calibration, determinism, size, CLI (speed: bench/pipeline.py)."""
 
 from __future__ import annotations
 
-import time
+import ast
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,12 +63,40 @@ def test_same_seed_same_data_other_seed_other_data():
     assert not first[1].equals(other[1])
 
 
-def test_a_million_rows_take_seconds():
-    start = time.perf_counter()
-    _, transactions = generate.generate(1_000_000, seed=0)
-    elapsed = time.perf_counter() - start
-    assert len(transactions) == 1_000_000
-    assert elapsed < 10, f"1e6 rows took {elapsed:.1f} s"
+def test_a_million_rows_have_the_documented_shape_and_types():
+    """Speed is measured by bench/pipeline.py (a ratio to a baseline of the same run), not asserted here."""
+    customers, transactions = generate.generate(1_000_000, seed=0)
+
+    assert transactions.shape == (1_000_000, 7)
+    assert customers.shape == (1_000_000 // 50, 4)
+    assert list(transactions.columns) == [TRANSACTION_ID, KEY, TIME, "amount", "transaction_state", "hour", LABEL]
+    assert list(customers.columns) == [KEY, "home_state", "customer_age", "account_age_days"]
+    types = pd.api.types
+    for column in (TRANSACTION_ID, KEY, "hour", LABEL):
+        assert types.is_integer_dtype(transactions[column]), column
+    assert types.is_float_dtype(transactions["amount"])
+    assert types.is_datetime64_any_dtype(transactions[TIME])
+    assert types.is_string_dtype(transactions["transaction_state"])
+    for column in (KEY, "customer_age", "account_age_days"):
+        assert types.is_integer_dtype(customers[column]), column
+    assert types.is_string_dtype(customers["home_state"])
+    assert (transactions[TRANSACTION_ID].to_numpy() == np.arange(1, 1_000_000 + 1)).all()
+    assert set(transactions[LABEL].unique()) == {0, 1}
+    assert transactions[KEY].isin(customers[KEY]).all()
+
+
+def test_no_test_of_the_generator_reads_the_clock():
+    """A wall-time assertion fails on a slow or busy machine (2 shared cores, xdist); bench/pipeline.py times it."""
+    tree = ast.parse(Path(__file__).read_text())
+    clocks = {"time", "timeit"}
+    imported = [
+        (node.lineno, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.split(".")[0] in clocks
+    ] + [(node.lineno, node.module) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module in clocks]
+    assert imported == [], "time generation in bench/pipeline.py, not in a test"
 
 
 @pytest.mark.parametrize(
