@@ -18,6 +18,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -151,10 +153,10 @@ class ExistingNetwork(Strict):
 class StudioSettings(Strict):
     """The SageMaker Studio domain shared by all teams."""
 
-    idle_timeout_minutes: int = Field(
+    idle_timeout_minutes: StrictInt = Field(
         120, ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX, description="JupyterLab and Code Editor apps shut down after this idle time."
     )
-    max_idle_timeout_minutes: int = Field(
+    max_idle_timeout_minutes: StrictInt = Field(
         480, ge=IDLE_MINUTES_MIN, le=IDLE_MINUTES_MAX, description="Longest idle timeout a user may choose."
     )
     home_efs_on_delete: Literal["retain", "delete"] = Field(
@@ -187,27 +189,27 @@ class QuotaRequest(Strict):
 
     instance_type: InstanceType
     usage: QuotaUsage
-    desired: int = Field(gt=0, le=10_000, description="The applied value the platform asks for.")
+    desired: StrictInt = Field(gt=0, le=10_000, description="The applied value the platform asks for.")
 
 
 class ReaperSettings(Strict):
     """The scheduled teardown of idle endpoints."""
 
-    enabled: bool = True
+    enabled: StrictBool = True
     schedule: ScheduleExpression = "rate(1 hour)"
-    idle_window_hours: int = Field(24, ge=1, le=24 * 14, description="An endpoint with zero invocations over this window is idle.")
-    grace_period_hours: int = Field(24, ge=0, le=24 * 30, description="Endpoints created or updated more recently are kept.")
-    dry_run: bool = Field(True, description="Report what would be deleted without deleting.")
-    max_deletions_per_run: int = Field(10, ge=0, le=1000)
+    idle_window_hours: StrictInt = Field(24, ge=1, le=24 * 14, description="An endpoint with zero invocations over this window is idle.")
+    grace_period_hours: StrictInt = Field(24, ge=0, le=24 * 30, description="Endpoints created or updated more recently are kept.")
+    dry_run: StrictBool = Field(True, description="Report what would be deleted without deleting.")
+    max_deletions_per_run: StrictInt = Field(10, ge=0, le=1000)
 
 
 class ReaperOverride(Strict):
     """Per-team overrides of the platform's reaper settings; unset fields inherit."""
 
-    idle_window_hours: int | None = Field(None, ge=1, le=24 * 14)
-    grace_period_hours: int | None = Field(None, ge=0, le=24 * 30)
-    dry_run: bool | None = None
-    exempt: bool = Field(False, description="Never reap this team's endpoints.")
+    idle_window_hours: StrictInt | None = Field(None, ge=1, le=24 * 14)
+    grace_period_hours: StrictInt | None = Field(None, ge=0, le=24 * 30)
+    dry_run: StrictBool | None = None
+    exempt: StrictBool = Field(False, description="Never reap this team's endpoints.")
 
 
 class Deployment(Strict):
@@ -217,34 +219,34 @@ class Deployment(Strict):
         "all_at_once",
         description="Blue/green traffic shifting; canary and linear need at least 2 instances (a step is at most half the fleet).",
     )
-    canary_percent: int = Field(10, ge=1, le=50, description="Share of capacity in the canary step (canary style).")
-    linear_step_percent: int = Field(20, ge=10, le=50, description="Share of capacity per step (linear style).")
-    wait_interval_seconds: int = Field(300, ge=0, le=3600, description="Baking time between traffic steps.")
-    termination_wait_seconds: int = Field(120, ge=0, le=3600, description="Old fleet kept this long after the shift.")
-    maximum_execution_timeout_seconds: int = Field(3600, ge=600, le=14400)
+    canary_percent: StrictInt = Field(10, ge=1, le=50, description="Share of capacity in the canary step (canary style).")
+    linear_step_percent: StrictInt = Field(20, ge=10, le=50, description="Share of capacity per step (linear style).")
+    wait_interval_seconds: StrictInt = Field(300, ge=0, le=3600, description="Baking time between traffic steps.")
+    termination_wait_seconds: StrictInt = Field(120, ge=0, le=3600, description="Old fleet kept this long after the shift.")
+    maximum_execution_timeout_seconds: StrictInt = Field(3600, ge=600, le=14400)
 
 
 class DataCapture(Strict):
-    enabled: bool = False
-    sampling_percent: int = Field(20, ge=1, le=100)
+    enabled: StrictBool = False
+    sampling_percent: StrictInt = Field(20, ge=1, le=100)
 
 
 class Alarms(Strict):
     """Thresholds of the per-endpoint alarms that roll an update back."""
 
-    invocation_5xx_errors: int = Field(1, ge=1, description="5XX errors per minute that trip the alarm.")
-    model_latency_ms: int = Field(1000, ge=1, le=3_600_000, description="Average model latency that trips the alarm.")
+    invocation_5xx_errors: StrictInt = Field(1, ge=1, description="5XX errors per minute that trip the alarm.")
+    model_latency_ms: StrictInt = Field(1000, ge=1, le=3_600_000, description="Average model latency that trips the alarm.")
 
 
 class EndpointSettings(Strict):
     """The endpoint that serves a use case's newest approved model version."""
 
     instance_type: InstanceType = "ml.m5.large"
-    initial_instance_count: int = Field(1, ge=1, le=100)
+    initial_instance_count: StrictInt = Field(1, ge=1, le=100)
     deployment: Deployment = Deployment()
     data_capture: DataCapture = DataCapture()
     alarms: Alarms = Alarms()
-    keep_previous_configs: int = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
+    keep_previous_configs: StrictInt = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
 
     @model_validator(mode="after")
     def _shifting_needs_a_fleet(self) -> "EndpointSettings":
@@ -409,6 +411,9 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{where}: unknown key (value {value!r}); remove it or check its spelling"
     if kind == "missing":
         return f"{where}: required field is missing"
+    if kind in ("bool_type", "int_type") and isinstance(value, str):
+        wanted = "true or false" if kind == "bool_type" else "a whole number"
+        return f"{where}: {value!r} is not allowed: {wanted}, written without quotes (a quoted value is text)"
     if message.startswith(repr(value)) or where in message:
         return f"{where}: {message}"
     return f"{where}: {value!r} is not allowed: {message}"

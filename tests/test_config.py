@@ -100,6 +100,15 @@ BAD_INPUTS = [
     ("network", {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0"}, ["network.subnet_ids", "required"]),
     ("network", {"mode": "somewhere"}, ["network", "'somewhere'", "'new'", "'existing'"]),
     ("teams.0.name", "platform", ["teams[0].name", "'platform'", "reserved for the platform"]),
+    ("reaper.dry_run", "false", ["reaper.dry_run", "'false'", "true or false, written without quotes"]),
+    ("teams.2.reaper.exempt", "yes", ["teams[2].reaper.exempt", "'yes'", "true or false"]),
+    ("quotas.0.desired", "4", ["quotas[0].desired", "'4'", "a whole number, written without quotes"]),
+    (
+        "teams.0.use_cases.0.endpoint.initial_instance_count",
+        "2",
+        ["teams[0].use_cases[0].endpoint.initial_instance_count", "'2'", "a whole number"],
+    ),
+    ("studio.idle_timeout_minutes", 90.5, ["studio.idle_timeout_minutes", "90.5"]),
     (
         "break_glass_role_arns",
         ["arn:aws:iam::123456789012:user/admin"],

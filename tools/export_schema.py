@@ -6,6 +6,8 @@ Both files are generated from the pydantic model in `stacks/config.py`; tests fa
 from __future__ import annotations
 
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +52,22 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_member_name(member) for member in typing.get_args(annotation))
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = text.replace("typing.", "").replace("stacks.config.", "").replace("Optional", "optional")
     return text.replace(" | ", " or ")
+
+
+def _member_name(annotation: Any) -> str:
+    """One member of a union: a constrained type by its base type, a generic one as written."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _member_name(typing.get_args(annotation)[0])
+    if annotation is type(None):
+        return "None"
+    if typing.get_origin(annotation) is not None:
+        return str(annotation).replace("typing.", "").replace("stacks.config.", "")
+    return getattr(annotation, "__name__", None) or str(annotation)
 
 
 def _default(field) -> str:
