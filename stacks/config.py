@@ -86,13 +86,69 @@ Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address 
 VpcId = Annotated[str, _pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id such as 'vpc-0123456789abcdef0'")]
 SubnetId = Annotated[str, _pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id such as 'subnet-0123456789abcdef0'")]
 SecurityGroupId = Annotated[str, _pattern(r"sg-[0-9a-f]{8,17}", "a security group id such as 'sg-0123456789abcdef0'")]
-ScheduleExpression = Annotated[
-    str,
-    _pattern(
-        r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\))|(cron\([^()]+\))",
-        "an EventBridge schedule such as 'rate(1 hour)' or 'cron(0 * * * ? *)'",
-    ),
-]
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_CRON_FIELD = {
+    # name, numbers allowed, names allowed, special characters beyond , - * /
+    "minutes": (0, 59, (), ""),
+    "hours": (0, 23, (), ""),
+    "day-of-month": (1, 31, (), "?LW"),
+    "month": (1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), ""),
+    "day-of-week": (1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), "?L#"),
+    "year": (1970, 2199, (), ""),
+}
+SCHEDULE_HELP = (
+    "an EventBridge schedule: 'rate(1 hour)', 'rate(5 minutes)' (a positive number; singular unit for 1, "
+    "plural otherwise) or a six-field 'cron(minutes hours day-of-month month day-of-week year)' with '?' in "
+    "exactly one of day-of-month and day-of-week, e.g. 'cron(0 * * * ? *)'"
+)
+
+
+def _cron_field_ok(text: str, name: str) -> bool:
+    low, high, names, special = _CRON_FIELD[name]
+    if text == "?":
+        return "?" in special
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) >= 1):
+            return False
+        if base == "*" or (base in ("L", "W", "LW") and base[0] in special):
+            continue
+        if "#" in base and "#" in special:
+            day, _, nth = base.partition("#")
+            if not (_cron_value(day, low, high, names) and nth in ("1", "2", "3", "4", "5")):
+                return False
+            continue
+        if base.endswith(("L", "W")) and base[-1] in special and base[:-1]:
+            base = base[:-1]
+        ends = base.split("-")
+        if len(ends) > 2 or not all(_cron_value(end, low, high, names) for end in ends):
+            return False
+    return True
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if text.upper() in names:
+        return True
+    return text.isascii() and text.isdigit() and low <= int(text) <= high
+
+
+def _schedule(value: str) -> str:
+    """An EventBridge schedule expression, checked as EventBridge checks it (rate units, cron fields)."""
+    rate = _RATE.fullmatch(value)
+    if rate:
+        count, unit = int(rate.group(1)), rate.group(2)
+        if count >= 1 and unit.endswith("s") == (count != 1):
+            return value
+        raise ValueError(f"{value!r} is not allowed: {SCHEDULE_HELP}")
+    if value.startswith("cron(") and value.endswith(")"):
+        fields = value[5:-1].split(" ")
+        if len(fields) == len(_CRON_FIELD) and all(_cron_field_ok(f, n) for f, n in zip(fields, _CRON_FIELD)):
+            if (fields[2] == "?") != (fields[4] == "?"):
+                return value
+    raise ValueError(f"{value!r} is not allowed: {SCHEDULE_HELP}")
+
+
+ScheduleExpression = Annotated[str, AfterValidator(_schedule)]
 
 
 class Strict(BaseModel):

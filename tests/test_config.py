@@ -95,6 +95,13 @@ BAD_INPUTS = [
         ["teams[0].use_cases[0].endpoint", "'canary' with initial_instance_count 1", "at least 2"],
     ),
     ("reaper.schedule", "every hour", ["reaper.schedule", "'every hour'", "rate(1 hour)"]),
+    *[
+        ("reaper.schedule", bad, ["reaper.schedule", repr(bad), "singular unit for 1", "six-field"])
+        for bad in (
+            "rate(1 hours)", "rate(5 hour)", "rate(0 minutes)", "cron(0 * * *)", "cron(0 * * * *)",
+            "cron(0 * * * * *)", "cron(0 * ? * ? *)", "cron(60 * * * ? *)", "cron(0 * 32 * ? *)", "rate(1 Hour)",
+        )
+    ],
     ("tags", {"aws:owner": "x"}, ["tags", "'aws:owner'", "reserved"]),
     ("network", {"mode": "existing", "vpc_id": "vpc-123"}, ["network.vpc_id", "'vpc-123'", "VPC id"]),
     ("network", {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0"}, ["network.subnet_ids", "required"]),
@@ -135,6 +142,15 @@ def test_bad_input_names_field_value_and_what_is_allowed(path, value, expected):
     assert message.startswith("platform.yaml: invalid platform config")
     for text in expected:
         assert text in message, f"{text!r} missing from:\n{message}"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["rate(1 minute)", "rate(15 minutes)", "rate(1 day)", "cron(0 * * * ? *)", "cron(0/15 8-17 ? * MON-FRI *)",
+     "cron(0 12 L * ? *)", "cron(0 10 ? * 6#3 *)", "cron(15 10 ? * 6L 2026-2030)", "cron(0 0 1,15 * ? *)"],
+)
+def test_valid_eventbridge_schedules_load(schedule):
+    assert parse_config(with_change("reaper.schedule", schedule)).reaper.schedule == schedule
 
 
 def test_example_config_is_valid(example_config):
