@@ -467,6 +467,15 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{where}: unknown key (value {value!r}); remove it or check its spelling"
     if kind == "missing":
         return f"{where}: required field is missing"
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (
+            f"{where}: {value!r} is not allowed: text; put it in quotes (\"{value}\") so that YAML does not "
+            "read it as a number (which also drops leading zeros)"
+        )
+    if where == "(top level)":
+        return message
+    if isinstance(value, (dict, list)) and len(repr(value)) > 80:  # the message names what is wrong in it
+        return f"{where}: {message}"
     if kind in ("bool_type", "int_type") and isinstance(value, str):
         wanted = "true or false" if kind == "bool_type" else "a whole number"
         return f"{where}: {value!r} is not allowed: {wanted}, written without quotes (a quoted value is text)"

@@ -107,6 +107,8 @@ BAD_INPUTS = [
     ("network", {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0"}, ["network.subnet_ids", "required"]),
     ("network", {"mode": "somewhere"}, ["network", "'somewhere'", "'new'", "'existing'"]),
     ("teams.0.name", "platform", ["teams[0].name", "'platform'", "reserved for the platform"]),
+    ("account", 123456789012, ["account", "123456789012", "put it in quotes", "leading zeros"]),
+    ("teams.0.cost_center", 1001, ["teams[0].cost_center", "1001", "put it in quotes"]),
     ("reaper.dry_run", "false", ["reaper.dry_run", "'false'", "true or false, written without quotes"]),
     ("teams.2.reaper.exempt", "yes", ["teams[2].reaper.exempt", "'yes'", "true or false"]),
     ("quotas.0.desired", "4", ["quotas[0].desired", "'4'", "a whole number, written without quotes"]),
@@ -151,6 +153,22 @@ def test_bad_input_names_field_value_and_what_is_allowed(path, value, expected):
 )
 def test_valid_eventbridge_schedules_load(schedule):
     assert parse_config(with_change("reaper.schedule", schedule)).reaper.schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named"),
+    [
+        ("teams.1.name", "fraud", "duplicate team name 'fraud'"),
+        ("teams.0.use_cases.0.name", "x" * 38, "makes the registry group name"),
+    ],
+)
+def test_cross_field_messages_show_the_problem_not_the_whole_config(path, value, named):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(with_change(path, value), "platform.yaml")
+    (problem,) = str(caught.value).splitlines()[1:]
+    assert named in problem
+    assert "(top level)" not in problem and "cost_center" not in problem, problem
+    assert len(problem) < 300, problem
 
 
 def test_example_config_is_valid(example_config):
