@@ -1,8 +1,8 @@
 """``docs/permissions.md``: what each role of the platform may do and why, generated from the policies.
 
 ``python -m tools.permissions_table`` synthesizes the example platform (``config/platform.yaml``) and
-writes one table per stack kind (network, platform, one team; every team stack has the same shape)
-with a row per policy statement: the role (its construct path), the statement's Sid (why), its
+writes one table over the stack kinds (network, platform, one team; every team stack has the same
+shape) with a row per policy statement: the stack, the role, the statement's Sid (why), its
 effect, actions, resources and conditions, as deployed in an account (``<account>``, ``<region>``,
 ``<LogicalId>`` for names CloudFormation generates). A test keeps the file equal to the output.
 """
@@ -53,45 +53,60 @@ def _role_label(world: World, stack: str, logical_id: str) -> str:
     return re.sub(r"[0-9A-F]{8}$", "", logical_id)
 
 
-def stack_table(world: World, stack: str) -> list[str]:
-    lines = [
-        f"## `{stack}`",
-        "",
-        "| role | why (Sid) | effect | actions | resources | conditions |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    described = []
-    roles = sorted(
+TABLE_HEAD = [
+    "| stack | role | why (Sid) | effect | actions | resources | conditions |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+]
+
+
+def _roles(world: World, stack: str) -> list:
+    return sorted(
         (r for r in world.resources("AWS::IAM::Role") if r.stack == stack),
         key=lambda r: _role_label(world, stack, r.logical_id),
     )
-    for role in roles:
-        label = _role_label(world, stack, role.logical_id)
-        described.append(f"- `{label}`: {role.properties.get('Description', '(no description)')}")
+
+
+def role_descriptions(world: World, stack: str) -> list[str]:
+    """One line per role of `stack`: what it runs (the role's description)."""
+    return [
+        f"- `{stack}` `{_role_label(world, stack, role.logical_id)}`: "
+        f"{role.properties.get('Description', '(no description)')}"
+        for role in _roles(world, stack)
+    ]
+
+
+def role_rows(world: World, stack: str) -> list[str]:
+    """The table rows of every role of `stack`: one per statement (or a row saying it has none)."""
+    rows = []
+    for role in _roles(world, stack):
+        label = f"`{stack}` | `{_role_label(world, stack, role.logical_id)}`"
         statements = world.role_statements(stack, role.logical_id)
         managed = world.aws_managed_policies(stack, role.logical_id)
         if not statements and not managed:
-            lines.append(f"| `{label}` | (no permissions) | | | | |")
+            rows.append(f"| {label} | (no permissions) | | | | |")
         for arn in managed:
-            lines.append(f"| `{label}` | AWS-managed policy | Allow | `{arn.rsplit('/', 1)[-1]}` | | |")
+            rows.append(f"| {label} | AWS-managed policy | Allow | `{arn.rsplit('/', 1)[-1]}` | | |")
         for statement in statements:
             actions = _as_list(statement.get("Action")) or [f"NOT {a}" for a in _as_list(statement.get("NotAction"))]
             resources = _as_list(statement.get("Resource")) or [
                 f"NOT {r}" for r in _as_list(statement.get("NotResource"))
             ]
-            lines.append(
-                f"| `{label}` | {statement.get('Sid', '(granted by CDK)')} | {statement.get('Effect', 'Allow')} | "
+            rows.append(
+                f"| {label} | {statement.get('Sid', '(granted by CDK)')} | {statement.get('Effect', 'Allow')} | "
                 f"{_cell(sorted(actions))} | {_cell(resources)} | {_conditions(statement.get('Condition', {}))} |"
             )
-    return lines[:2] + described + [""] + lines[2:] + [""]
+    return rows
 
 
 def render(templates: dict[str, dict], team_stack: str) -> str:
     world = World(templates, account="<account>", region="<region>", generated_names="placeholder")
     chosen = [s for s in templates if not s.split("-", 1)[-1].startswith("team-")] + [team_stack]
-    lines = [HEADER]
+    lines = [HEADER, "## The roles", ""]
     for stack in chosen:
-        lines += stack_table(world, stack)
+        lines += role_descriptions(world, stack)
+    lines += ["", "## Their statements", "", *TABLE_HEAD]
+    for stack in chosen:
+        lines += role_rows(world, stack)
     return "\n".join(lines).rstrip() + "\n"
 
 
