@@ -575,6 +575,29 @@ def build_definition() -> dict:
     }
 
 
+def all_steps(steps: list, branch: tuple = ()) -> list:
+    """(step, branch path) for every step, the steps of nested condition branches included."""
+    found = []
+    for step in steps:
+        found.append((step, branch))
+        if step.get("Type") == "Condition":
+            arguments = step["Arguments"]
+            found += all_steps(arguments.get("IfSteps", []), branch + ((step["Name"], "If"),))
+            found += all_steps(arguments.get("ElseSteps", []), branch + ((step["Name"], "Else"),))
+    return found
+
+
+def gets(value) -> list:
+    """Every ``Get`` path inside ``value``."""
+    if isinstance(value, dict):
+        if set(value) == {"Get"}:
+            return [value["Get"]]
+        return [path for item in value.values() for path in gets(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in gets(item)]
+    return []
+
+
 def definition_json(definition: dict | None = None) -> str:
     """Canonical JSON text (sorted keys, no spaces): identical for identical input."""
     return json.dumps(definition if definition is not None else build_definition(), sort_keys=True,

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from pipeline_code.definition import all_steps
 from stacks.config import load_config, parse_config
 from tests.conftest import EXAMPLE_CONFIG, synthesize
 from tools.iam import pipeline_needs as pn
@@ -125,7 +126,7 @@ def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     assert [n.request.resource for n in actions["sagemaker:ListCandidatesForAutoMLJob"]] == ["*"]
     created = [n for a in ("sagemaker:CreateProcessingJob", "sagemaker:CreateModel") for n in actions[a]]
     assert all("/pipelines-abc123def456-" in n.request.resource for n in created)
-    steps = {s["Name"]: s for s in pn.all_steps(pipeline.definition["Steps"])}
+    steps = {s["Name"]: s for s, _ in all_steps(pipeline.definition["Steps"])}
     tagged = {name for name, s in steps.items() if s["Arguments"].get("Tags")}
     for need in actions["sagemaker:CreateProcessingJob"] + actions["sagemaker:DescribeProcessingJob"]:
         step = need.why.split(" ", 1)[0]
@@ -142,7 +143,7 @@ def test_clarify_shadow_endpoint_is_named_by_the_clarify_config_step(world):
     stack = TEAM_STACKS[0]
     (pipeline,) = pn.pipelines_of(world, stack)
     needs = pn.pipeline_needs(world, stack, pipeline.logical_id)
-    steps = {s["Name"]: s for s in pn.all_steps(pipeline.definition["Steps"])}
+    steps = {s["Name"]: s for s, _ in all_steps(pipeline.definition["Steps"])}
     apps = [s["Arguments"].get("AppSpecification", {}) for s in steps.values()]
     config_args = [app.get("ContainerArguments", []) for app in apps
                    if pn.CLARIFY_CONFIG_MODULE in (app.get("ContainerEntrypoint") or [])]

@@ -15,6 +15,10 @@ import re
 
 import botocore.session
 
+from pipeline_code.definition import all_steps, gets
+
+__all__ = ["all_steps", "gets"]  # the definition's walkers, used by the checks below and by the tests
+
 SERVICE = botocore.session.get_session().get_service_model("sagemaker")
 
 REQUEST_SHAPES = {
@@ -44,29 +48,6 @@ PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']+)'\]")
 
 def is_expression(value) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in FUNCTIONS
-
-
-def all_steps(steps: list, branch: tuple = ()) -> list:
-    """(step, branch path) for every step, nested condition branches included."""
-    found = []
-    for step in steps:
-        found.append((step, branch))
-        if step.get("Type") == "Condition":
-            arguments = step["Arguments"]
-            found += all_steps(arguments.get("IfSteps", []), branch + ((step["Name"], "If"),))
-            found += all_steps(arguments.get("ElseSteps", []), branch + ((step["Name"], "Else"),))
-    return found
-
-
-def gets(value) -> list:
-    """Every Get path inside ``value``."""
-    if isinstance(value, dict):
-        if set(value) == {"Get"}:
-            return [value["Get"]]
-        return [path for item in value.values() for path in gets(item)]
-    if isinstance(value, list):
-        return [path for item in value for path in gets(item)]
-    return []
 
 
 def _check_shape(value, shape, where: str, problems: list, skip: str | None = None) -> None:

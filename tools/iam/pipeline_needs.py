@@ -70,6 +70,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline_code.definition import all_steps, gets
 from tools.iam.evaluate import Decision, Request, evaluate, evaluate_access
 from tools.iam.reference import action_facts
 from tools.iam.template import ResolveError, World
@@ -319,17 +320,6 @@ def pipelines_of(world: World, stack: str) -> list[Pipeline]:
             for res in world.resources("AWS::SageMaker::Pipeline") if res.stack == stack]
 
 
-def all_steps(steps: list, found: list | None = None) -> list[dict]:
-    """Every step, the steps of both branches of every condition included (a role must run any branch)."""
-    found = [] if found is None else found
-    for step in steps:
-        found.append(step)
-        if step.get("Type") == "Condition":
-            all_steps(step["Arguments"].get("IfSteps", []), found)
-            all_steps(step["Arguments"].get("ElseSteps", []), found)
-    return found
-
-
 class _AnyKey(dict):
     """A map that answers every key with a representative value (container environments)."""
 
@@ -354,7 +344,7 @@ class _Run:
         self.pipeline = pipeline
         self.execution_id = execution_id
         self.definition = pipeline.definition
-        self.steps = {s["Name"]: s for s in all_steps(self.definition.get("Steps", []))}
+        self.steps = {s["Name"]: s for s, _ in all_steps(self.definition.get("Steps", []))}
         self.parameters = {p["Name"]: p.get("DefaultValue") for p in self.definition.get("Parameters", [])}
         self._arguments: dict[str, Any] = {}
         self._properties: dict[str, Any] = {}
@@ -654,7 +644,7 @@ def _clarify_shadow_endpoint(run: _Run, step: str, job: str, role: str) -> None:
     from pipeline_code import clarify_config
 
     raw_inputs = run.steps[step]["Arguments"].get("ProcessingInputs", [])
-    referenced = {p.split(".")[1] for p in _gets(raw_inputs) if p.startswith("Steps.")}
+    referenced = {p.split(".")[1] for p in gets(raw_inputs) if p.startswith("Steps.")}
     config_steps = [
         s for s in sorted(referenced)
         if CLARIFY_CONFIG_MODULE in (run.arguments(s).get("AppSpecification", {}).get("ContainerEntrypoint") or [])
@@ -693,16 +683,6 @@ def _clarify_shadow_endpoint(run: _Run, step: str, job: str, role: str) -> None:
     _model_runtime(run, model_step, f"{why}: the endpoint serves the model",
                    f"/aws/sagemaker/Endpoints/{endpoint}", "AllTraffic/i-0123456789abcdef0",
                    "/aws/sagemaker/Endpoints")
-
-
-def _gets(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        if set(value) == {"Get"}:
-            return [value["Get"]]
-        return [p for v in value.values() for p in _gets(v)]
-    if isinstance(value, list):
-        return [p for v in value for p in _gets(v)]
-    return []
 
 
 def _model_step_named(run: _Run, model_name: str) -> str | None:
