@@ -45,7 +45,7 @@ def platform_acknowledgments(stack: "PlatformStack") -> list[Acknowledgment]:
 
 
 def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
-    from stacks.team_stack import PIPELINE_STEP_RESOURCES, TEAM_NAMED_RESOURCE_TYPES
+    from stacks.team_stack import PIPELINE_JOB_RESOURCES, TEAM_NAMED_RESOURCE_TYPES
 
     prefix = stack.resource_prefix
     domain = _token_text(stack, stack.domain_id)
@@ -83,9 +83,9 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
     ]
     entries += [
         Acknowledgment(role, f"{IAM5}[Resource::{SAGEMAKER_ARN}:{resource}]",
-                       "Jobs, models and Clarify shadow endpoints that SageMaker Pipelines and Clarify name "
-                       "themselves (pipelines-..., sm-clarify-...) when the team's pipeline runs with this role.")
-        for resource in PIPELINE_STEP_RESOURCES
+                       "Jobs and models SageMaker Pipelines names pipelines-... when the team's pipeline runs "
+                       "with this role; creating, describing, stopping and tagging them needs the team's tag.")
+        for resource in PIPELINE_JOB_RESOURCES
     ]
     if stack.pipelines:
         deployment = "Custom::CDKBucketDeployment*/ServiceRole"

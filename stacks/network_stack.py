@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ExistingNetwork, NewNetwork
-from stacks.constructs.key_policies import allow_cloudwatch_logs
+from stacks.constructs.resource_policies import allow_cloudwatch_logs
 
 # Interface endpoints Studio, jobs and endpoints need when nothing reaches the internet.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {

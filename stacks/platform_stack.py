@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -18,13 +18,15 @@ from stacks.constructs.idle_endpoint_reaper import (
     platform_alarm_name,
 )
 from stacks.constructs.instance_quotas import InstanceQuotaRequests
-from stacks.constructs.key_policies import allow_cloudwatch_logs
+from stacks.constructs.resource_policies import (
+    allow_alarms_to_publish,
+    allow_cloudwatch_logs,
+)
 from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.network_stack import NetworkRefs
 
 # Services that publish to or read from the platform's encrypted topics and queues.
 KEY_USER_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
-# What CloudWatch Logs needs of the key of an encrypted log group (AWS's documented key policy).
 
 
 def domain_id_export_name(prefix: str) -> str:
@@ -92,27 +94,8 @@ class PlatformStack(Stack):
         )
         for address in config.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
-        # The topic has its own policy (enforce_ssl), so CloudWatch needs an explicit allow; platform-level
-        # alarms are all named `<prefix>-platform-...` (see platform_alarm_name).
-        self.alert_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="PlatformAlarms",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.alert_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnLike": {
-                        "aws:SourceArn": self.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=platform_alarm_name(config.prefix, "*"),
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
-            )
-        )
+        # Platform-level alarms are all named `<prefix>-platform-...` (see platform_alarm_name).
+        allow_alarms_to_publish(self.alert_topic, "PlatformAlarms", platform_alarm_name(config.prefix, "*"))
 
         self.domain_default_role = iam.Role(
             self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -16,7 +15,6 @@ from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
-from stacks.constructs.lambda_function import grant_environment_decryption
 from stacks.constructs.studio_teardown import StudioTeardown
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -131,7 +129,6 @@ PIPELINE_JOB_MANAGE_ACTIONS = (
     "sagemaker:StopTrainingJob",
     "sagemaker:StopTransformJob",
 )
-PIPELINE_STEP_RESOURCES = PIPELINE_JOB_RESOURCES
 # Data-plane S3 actions the team bucket's policy denies to every principal but the allowed roles.
 BUCKET_DATA_ACTIONS = (
     "s3:GetObject*",
@@ -281,8 +278,6 @@ class TeamStack(Stack):
         }
         for pipeline in self.pipelines.values():
             pipeline.node.add_dependency(*self.model_package_groups.values())
-        if self.pipelines:
-            _encrypt_bucket_deployment_environment(self, key)
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
@@ -472,23 +467,6 @@ class TeamStack(Stack):
             )
         )
         _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/")
-
-
-def _encrypt_bucket_deployment_environment(stack: Stack, key: kms.IKey) -> None:
-    """Encrypt the environment of CDK's BucketDeployment function (one per stack) with the platform key.
-
-    BucketDeployment has no option for it, so the key is set on the function's L1 and its role may
-    decrypt with it, as every platform function's role may.
-    """
-    functions = [
-        child for child in stack.node.children
-        if child.node.id.startswith("Custom::CDKBucketDeployment") and isinstance(child, lambda_.Function)
-    ]
-    if len(functions) != 1:
-        raise ValueError(f"{stack.stack_name}: expected one BucketDeployment function, found {len(functions)}")
-    function = functions[0]
-    function.node.default_child.kms_key_arn = key.key_arn
-    grant_environment_decryption(function.role, key)
 
 
 def _grant_key_use(role: iam.Role, key: kms.IKey) -> None:

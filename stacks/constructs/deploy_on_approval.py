@@ -42,6 +42,7 @@ from constructs import Construct
 from lambdas.common import naming, tags
 from stacks.config import Team, UseCase
 from stacks.constructs.lambda_function import platform_function
+from stacks.constructs.resource_policies import allow_alarms_to_publish
 
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
@@ -170,20 +171,7 @@ class DeployOnApproval(Construct):
 
         for use_case in self.use_cases:
             self.endpoint_alarms[use_case.name] = self._endpoint_alarms(use_case, alert_action)
-        # A topic with its own policy (e.g. for enforce_ssl) no longer has SNS's default allow for the
-        # account, so the alarms of this construct need an explicit one.
-        alert_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"DeployOnApprovalAlarmsOf{_pascal(team.name)}",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[alert_topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                    "ArnLike": {"aws:SourceArn": self._alarm_arn(f"{self.resource_prefix}*")},
-                },
-            )
-        )
+        allow_alarms_to_publish(alert_topic, f"DeployOnApprovalAlarmsOf{_pascal(team.name)}", f"{self.resource_prefix}*")
 
         self.deploy_dead_letter_queue = sqs.Queue(
             self,

@@ -6,9 +6,9 @@ the container images of the stack's region. When the stack has no concrete regio
 a ``CfnMapping`` over every supported region, looked up with ``Fn::FindInMap`` on ``AWS::Region``, so one
 template works in any supported region.
 
-This construct grants nothing: the team stack gives the execution role access to its bucket, key,
+This construct grants the execution role nothing: the team stack gives it access to its bucket, key,
 registry group and the SageMaker jobs the pipeline starts. The code upload (``BucketDeployment``) brings
-its own Lambda and role, which only it uses.
+its own Lambda and role, which only it uses; its log group and environment use the platform key.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from aws_cdk import CfnMapping, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
@@ -26,6 +27,7 @@ from constructs import Construct
 
 from lambdas.common import naming
 from pipeline_code import definition, images
+from stacks.constructs.lambda_function import grant_environment_decryption
 from stacks.regions import SUPPORTED_REGIONS
 
 PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
@@ -50,6 +52,24 @@ def code_deployment_logs(scope: Construct, kms_key: kms.IKey) -> logs.LogGroup:
         encryption_key=kms_key,
         removal_policy=RemovalPolicy.DESTROY,
     )
+
+
+def encrypt_code_deployment_environment(stack: Stack, kms_key: kms.IKey) -> None:
+    """Encrypt the environment of the stack's BucketDeployment function with the platform key (once).
+
+    BucketDeployment has no option for it, so the key is set on the singleton function's L1 and its
+    role may decrypt with it, as every platform function's role may.
+    """
+    functions = [
+        child for child in stack.node.children
+        if child.node.id.startswith("Custom::CDKBucketDeployment") and isinstance(child, lambda_.Function)
+    ]
+    if len(functions) != 1:
+        raise ValueError(f"{stack.stack_name}: expected one BucketDeployment function, found {len(functions)}")
+    function = functions[0].node.default_child
+    if function.kms_key_arn is None:
+        function.kms_key_arn = kms_key.key_arn
+        grant_environment_decryption(functions[0].role, kms_key)
 
 
 def default_region_images() -> dict:
@@ -111,6 +131,7 @@ class ExperimentPipeline(Construct):
             retain_on_delete=False,
             log_group=code_deployment_logs(self, kms_key),
         )
+        encrypt_code_deployment_environment(Stack.of(self), kms_key)
 
         variables = {
             "TeamName": team_name,

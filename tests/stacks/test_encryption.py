@@ -11,7 +11,7 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from stacks.constructs.key_policies import LOGS_KEY_ACTIONS
+from stacks.constructs.resource_policies import LOGS_KEY_ACTIONS
 from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
 
