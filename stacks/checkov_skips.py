@@ -69,8 +69,8 @@ _FUNCTIONS = [
         None,  # scheduled by EventBridge, i.e. invoked asynchronously: it has a DLQ (the platform topic)
         "runs once per schedule tick of reaper.schedule (default hourly) with a 5-minute timeout; a reserved "
         "limit cannot be deployed in accounts whose Lambda concurrency quota is the new-account 10 (Lambda keeps "
-        "at least 10 unreserved); a run overlapping another that tries to delete an endpoint already deleted fails, "
-        "which the RunFailed alarm reports",
+        "at least 10 unreserved); if two runs overlap, the later DeleteEndpoint of an endpoint already gone fails "
+        "and is listed among the errors of that run's summary on the platform topic",
     ),
     _Function(
         "InstanceQuotas/Handler/Resource",

@@ -24,7 +24,7 @@ from stacks.constructs.deploy_on_approval import (
 from stacks.constructs.idle_endpoint_reaper import RUN_FAILED_ALARM, platform_alarm_name
 from tests.conftest import synthesize
 from tests.stacks.test_policy_gates import EDGE_CONFIGS
-from tools.iam.evaluate import Request, evaluate
+from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -181,3 +181,88 @@ def test_team_and_platform_alarm_names_cannot_collide_with_use_case_alarms():
     assert all(len(n) <= 255 for n in names)
     assert "mlp-fraud-deploy-model-latency" in names and "mlp-fraud-deploy-dead-letters" in names
     assert platform_alarm_name("mlp", RUN_FAILED_ALARM) == "mlp-platform-reaper-run-failed"
+
+
+# --- dead letters reach their queue or topic ----------------------------------------------------------
+
+
+def _key_of(world: World, target_arn: str) -> str | None:
+    for kind, key_property in (("AWS::SNS::Topic", "KmsMasterKeyId"), ("AWS::SQS::Queue", "KmsMasterKeyId")):
+        for resource in world.resources(kind):
+            if world.arn(resource.stack, resource.logical_id) == target_arn:
+                key = resource.properties.get(key_property)
+                return None if key is None else world.resolve(resource.stack, key)
+    raise AssertionError(f"no topic or queue {target_arn} in the templates")
+
+
+def _send_action(target_arn: str) -> str:
+    return "sns:Publish" if target_arn.split(":")[2] == "sns" else "sqs:SendMessage"
+
+
+def _sendable(world: World, target: str, identity: list, principal: dict, context: dict) -> list[str]:
+    """What stops `principal` from sending to `target` (with its KMS key), as IAM would decide it."""
+    problems = []
+    checks = [(_send_action(target), target, world.resource_statements(target), False)]
+    key = _key_of(world, target)
+    if key is not None:
+        checks += [(action, key, world.resource_statements(key), True) for action in ("kms:GenerateDataKey", "kms:Decrypt")]
+    for action, resource, resource_policy, is_key in checks:
+        request = Request(action, resource, context=context, **principal)
+        decision = evaluate_access(identity, resource_policy, request, key_policy=is_key)
+        if not decision.allowed:
+            problems.append(f"{action} on {resource}: {decision.explain()}")
+    return problems
+
+
+def undelivered_dead_letters(world: World) -> tuple[list[str], int]:
+    """Failed events of Lambda functions (DLQ, on-failure destination) and of EventBridge targets."""
+    problems, checked = [], 0
+    function_targets = []
+    for function in world.resources("AWS::Lambda::Function"):
+        target = function.properties.get("DeadLetterConfig", {}).get("TargetArn")
+        if target is not None:
+            function_targets.append((function.stack, function.logical_id, world.resolve(function.stack, target)))
+    for config in world.resources("AWS::Lambda::EventInvokeConfig"):
+        target = config.properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        function = config.properties["FunctionName"]
+        if target is not None and isinstance(function, dict) and "Ref" in function:
+            function_targets.append((config.stack, function["Ref"], world.resolve(config.stack, target)))
+    for stack, function, target in function_targets:
+        # Lambda sends an asynchronous invocation's failure with the function's own role.
+        role = world.function_role(stack, function)
+        principal = {"principal_arn": world.role_arn(stack, role)}
+        checked += 1
+        problems += [f"{stack}/{function} -> {target}: {p}" for p in
+                     _sendable(world, target, world.role_statements(stack, role), principal, {})]
+    for rule in world.resources("AWS::Events::Rule"):
+        rule_arn = world.arn(rule.stack, rule.logical_id)
+        for target in rule.properties.get("Targets", []):
+            dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+            if dead_letters is None:
+                continue
+            checked += 1
+            queue = world.resolve(rule.stack, dead_letters)
+            context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": world.account}
+            problems += [f"{rule.stack}/{rule.logical_id} -> {queue}: {p}" for p in
+                         _sendable(world, queue, [], {"principal_service": "events.amazonaws.com"}, context)]
+    return problems, checked
+
+
+def test_every_dead_letter_of_the_example_reaches_its_queue_or_topic(example, example_config):
+    problems, checked = undelivered_dead_letters(world_of(example.templates, example_config))
+    # the reaper's DLQ topic, each team's verifier on-failure queue, each team's rule dead-letter queues
+    assert checked >= 1 + 3 + 3 * 2
+    assert problems == []
+
+
+def test_a_dead_letter_target_the_function_may_not_use_is_caught(example, example_config):
+    templates = copy.deepcopy(example.templates)
+    resources = templates["mlp-platform"]["Resources"]
+    for body in resources.values():
+        if body["Type"] == "AWS::IAM::Policy":
+            statements = body["Properties"]["PolicyDocument"]["Statement"]
+            body["Properties"]["PolicyDocument"]["Statement"] = [
+                s for s in statements if s.get("Sid") != "UsePlatformKeyForTopic"
+            ]
+    problems, _ = undelivered_dead_letters(world_of(templates, example_config))
+    assert any("IdleEndpointReaper" in p and "kms:GenerateDataKey" in p for p in problems), problems

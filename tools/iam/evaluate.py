@@ -2,8 +2,9 @@
 
 Implements what the platform's policies use, with IAM's documented semantics:
 - ``Action``/``NotAction`` (case-insensitive, ``*`` and ``?`` wildcards), ``Resource``/``NotResource``
-  (ARN wildcards that do not cross the first five ``:`` separators), ``Principal``/``NotPrincipal``
-  for resource policies (``*``, ``AWS`` account or ARN, ``Service``);
+  (a six-segment ARN pattern matches segment by segment, a shorter one's last wildcard covers the rest),
+  ``Principal``/``NotPrincipal`` for resource policies (``*``, ``AWS`` ARN, ``Service``; an account
+  principal delegates to the identity policies of that account's principals);
 - explicit ``Deny`` wins over any ``Allow``; nothing allowed is an implicit deny;
 - condition operators ``String*``, ``Arn*``, ``Bool``, ``Null``, ``Numeric*``, with ``...IfExists``
   and the ``ForAllValues:``/``ForAnyValue:`` set prefixes; a key missing from the request context
@@ -147,7 +148,8 @@ def _any_action(patterns: Any, action: str) -> bool:
 
 
 def resource_matches(pattern: str, resource: str) -> bool:
-    """IAM ARN matching: wildcards within each of the first five segments, anything in the resource part."""
+    """IAM ARN matching: segment by segment for a six-segment pattern (the last segment takes anything its
+    wildcards allow); a shorter pattern such as ``arn:aws:sns:*`` is one glob over the whole ARN."""
     if pattern == "*":
         return True
     if resource == "*":
@@ -193,10 +195,10 @@ def _principal_matches(principal: Any, request: Request, *, root_only: bool = Fa
                     continue
                 if value == request.principal_arn:
                     return True
+                # An account principal names the account itself: to a role of that account it grants
+                # nothing directly, it lets the role's identity policies decide (see evaluate_access).
                 account = _account_of(request.principal_arn)
-                if value in (account, f"arn:aws:iam::{account}:root") and (
-                    not root_only or request.principal_arn.endswith(":root")
-                ):
+                if value in (account, f"arn:aws:iam::{account}:root") and request.principal_arn.endswith(":root"):
                     return True
             elif kind == "Service" and request.principal_service == value:
                 return True
