@@ -51,6 +51,47 @@ def synthesize(config, outdir: Path, *, policy_gates: bool = True) -> Synthesize
     return Synthesized(platform=platform, outdir=outdir, templates=templates)
 
 
+# Configs at the edges of what the config model allows; every gate must hold for them too.
+EDGE_CONFIGS = {
+    "minimal": {"prefix": "edge", "teams": [{"name": "solo", "cost_center": "CC-1"}]},
+    "everything switched": {
+        "prefix": "edge",
+        "account": "210987654321",
+        "region": "ap-southeast-2",
+        "studio": {"home_efs_on_delete": "delete", "idle_timeout_minutes": 60, "max_idle_timeout_minutes": 60},
+        "reaper": {"enabled": False, "dry_run": False},
+        "quotas": [{"instance_type": "ml.g5.xlarge", "usage": "spot-training", "desired": 2}],
+        "teams": [
+            {
+                "name": "alpha",
+                "cost_center": "CC-1",
+                "users": ["u1"],
+                "reaper": {"exempt": True},
+                "use_cases": [
+                    {"name": f"case-{i}", "endpoint": {"data_capture": {"enabled": True}}} for i in range(4)
+                ],
+            },
+            {"name": "beta", "cost_center": "CC-2", "users": ["u1"], "use_cases": []},
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def edge(tmp_path_factory):
+    """``edge(name)``: the edge config `name` synthesized once per session, with the policy gates on."""
+    from stacks.config import parse_config
+
+    built: dict[str, Synthesized] = {}
+
+    def synthesized(name: str) -> Synthesized:
+        if name not in built:
+            built[name] = synthesize(parse_config(EDGE_CONFIGS[name]), tmp_path_factory.mktemp("edge"))
+        return built[name]
+
+    return synthesized
+
+
 @pytest.fixture(autouse=True)
 def fake_aws_credentials(monkeypatch):
     """No test may reach AWS, whatever the environment holds: fake keys and a fixed region for boto3 and moto."""

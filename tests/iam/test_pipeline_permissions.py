@@ -15,8 +15,8 @@ import json
 import pytest
 
 from pipeline_code.definition import all_steps
-from stacks.config import load_config, parse_config
-from tests.conftest import EXAMPLE_CONFIG, synthesize
+from stacks.config import load_config
+from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG
 from tools.iam import pipeline_needs as pn
 from tools.iam.template import World
 
@@ -32,13 +32,10 @@ def world(example) -> World:
 
 
 @pytest.fixture(scope="module")
-def edge_world(tmp_path_factory) -> World:
-    from tests.stacks.test_policy_gates import EDGE_CONFIGS
-
+def edge_world(edge) -> World:
     config = EDGE_CONFIGS[EDGE]
     assert (config["account"], config["region"]) == (EDGE_ACCOUNT, EDGE_REGION)
-    result = synthesize(parse_config(config), tmp_path_factory.mktemp("edge-iam"), policy_gates=False)
-    return World(result.templates, account=EDGE_ACCOUNT, region=EDGE_REGION, generated_names="concrete")
+    return World(edge(EDGE).templates, account=EDGE_ACCOUNT, region=EDGE_REGION, generated_names="concrete")
 
 
 def stack_pipeline_needs(world: World, stack: str) -> list[pn.Need]:

@@ -22,8 +22,7 @@ from stacks.constructs.deploy_on_approval import (
     team_alarm_name,
 )
 from stacks.constructs.idle_endpoint_reaper import RUN_FAILED_ALARM, platform_alarm_name
-from tests.conftest import synthesize
-from tests.stacks.test_policy_gates import EDGE_CONFIGS
+from tests.conftest import EDGE_CONFIGS
 from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
 
@@ -86,13 +85,8 @@ def _alarm_actions(world: World) -> int:
 
 
 @pytest.fixture(scope="module")
-def edge_worlds(tmp_path_factory) -> dict[str, World]:
-    worlds = {}
-    for name, data in EDGE_CONFIGS.items():
-        config = parse_config(data)
-        result = synthesize(config, tmp_path_factory.mktemp("alarm-edge"), policy_gates=False)
-        worlds[name] = world_of(result.templates, config)
-    return worlds
+def edge_worlds(edge) -> dict[str, World]:
+    return {name: world_of(edge(name).templates, parse_config(data)) for name, data in EDGE_CONFIGS.items()}
 
 
 def test_every_alarm_of_the_example_reaches_its_topic(example, example_config):

@@ -12,7 +12,7 @@ import pytest
 from stacks import policy_checks
 from stacks.config import parse_config
 from stacks.nag_acknowledgments import acknowledgments_for
-from tests.conftest import EXAMPLE_CONFIG, synthesize
+from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG, synthesize
 from tools.iam.reference import action_facts
 from tools.synth_report import cfn_lint, load_templates, nag_findings
 
@@ -268,34 +268,9 @@ def test_resources_named_by_sagemaker_are_never_deleted_through_the_team_role(ex
                 assert not [a for a in actions if a.startswith("sagemaker:Delete")], (stack, logical_id)
 
 
-EDGE_CONFIGS = {
-    "minimal": {"prefix": "edge", "teams": [{"name": "solo", "cost_center": "CC-1"}]},
-    "everything switched": {
-        "prefix": "edge",
-        "account": "210987654321",
-        "region": "ap-southeast-2",
-        "studio": {"home_efs_on_delete": "delete", "idle_timeout_minutes": 60, "max_idle_timeout_minutes": 60},
-        "reaper": {"enabled": False, "dry_run": False},
-        "quotas": [{"instance_type": "ml.g5.xlarge", "usage": "spot-training", "desired": 2}],
-        "teams": [
-            {
-                "name": "alpha",
-                "cost_center": "CC-1",
-                "users": ["u1"],
-                "reaper": {"exempt": True},
-                "use_cases": [
-                    {"name": f"case-{i}", "endpoint": {"data_capture": {"enabled": True}}} for i in range(4)
-                ],
-            },
-            {"name": "beta", "cost_center": "CC-2", "users": ["u1"], "use_cases": []},
-        ],
-    },
-}
-
-
 @pytest.mark.parametrize("name", list(EDGE_CONFIGS))
-def test_edge_configs_pass_every_gate(name, tmp_path):
-    result = synthesize(parse_config(EDGE_CONFIGS[name]), tmp_path / "edge")
+def test_edge_configs_pass_every_gate(name, edge):
+    result = edge(name)
     assert nag_findings(result.outdir)[0] == []
     assert policy_checks.run_all(result.templates) == []
     manifest = json.loads((result.outdir / "manifest.json").read_text())
