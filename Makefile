@@ -60,6 +60,7 @@ local-run: install
 schema: install
 	$(PY) -m tools.export_schema
 	$(PY) -m tools.permissions_table
+	$(PY) -m tools.pipeline_doc
 
 constraints:
 	rm -rf .constraints-venv

@@ -1,9 +1,10 @@
 """The data scientist's command for the team's experiment pipeline (boto3; credentials from the environment).
 
 Commands:
-- ``upload-data --bucket B [--rows N]``: generate data and upload it where the pipeline reads by default;
+- ``upload-data --bucket B --use-case NAME [--example NAME] [--rows N]``: generate an example use case's
+  data and upload it where that use case's pipeline reads by default (``pipeline/data/<use case>/``);
 - ``start --pipeline NAME [--param Name=Value ...] [--follow]``: start an execution; parameter names and
-  values are checked against the pipeline definition first;
+  values are checked against the deployed pipeline's own definition first;
 - ``follow --execution ARN``: print each step's status as it changes until the execution ends;
 - ``versions --group NAME``: the group's model versions, newest first, with test AUC and approval status;
 - ``approve`` / ``reject --group NAME --version N --comment TEXT``: set a version's approval status.
@@ -14,16 +15,15 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import io
+import json
 import sys
 import time
 from datetime import datetime
 
-from pipeline_code import split
-from pipeline_code.definition import DATA_PREFIX, PARAMETERS, TRAINING_PATHS
+from pipeline_code import examples, split
+from pipeline_code.definition import DATA_ROOT, PARAMETERS, TRAINING_PATHS
 
 TERMINAL_EXECUTION_STATES = ("Succeeded", "Failed", "Stopped")
-PARAMETER_TYPES = {name: kind for name, kind, _, _ in PARAMETERS}
 
 
 class CliError(ValueError):
@@ -37,16 +37,27 @@ def _automl_objectives() -> tuple:
     return tuple(model.shape_for("AutoMLMetricEnum").enum)
 
 
-def parse_parameters(pairs: list) -> dict:
+def declared_parameters(client, pipeline: str) -> dict:
+    """Name -> (type, default) of the parameters the deployed pipeline's definition declares."""
+    response = client.describe_pipeline(PipelineName=pipeline)
+    definition = json.loads(response["PipelineDefinition"])
+    return {p["Name"]: (p.get("Type", "String"), p.get("DefaultValue")) for p in definition.get("Parameters", [])}
+
+
+FRAUD_PARAMETERS = {name: (kind, default) for name, kind, default, _ in PARAMETERS}
+
+
+def parse_parameters(pairs: list, declared: dict | None = None) -> dict:
     """``["Name=Value", ...]`` -> dict, checked against the declared parameters and their allowed values."""
+    declared = FRAUD_PARAMETERS if declared is None else declared
     values = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator:
             raise CliError(f"parameter {pair!r} is not Name=Value")
-        if name not in PARAMETER_TYPES:
-            raise CliError(f"unknown parameter {name!r}; the pipeline declares {', '.join(PARAMETER_TYPES)}")
-        kind = PARAMETER_TYPES[name]
+        if name not in declared:
+            raise CliError(f"unknown parameter {name!r}; the pipeline declares {', '.join(declared)}")
+        kind = declared[name][0]
         try:
             if kind == "Integer":
                 int(value)
@@ -63,7 +74,7 @@ def parse_parameters(pairs: list) -> dict:
         raise CliError(f"AutoMLObjective must be one of {', '.join(_automl_objectives())}")
     fraction_names = ("TrainFraction", "ValidationFraction", "TestFraction")
     if any(n in values for n in fraction_names):
-        defaults = {name: default for name, _, default, _ in PARAMETERS}
+        defaults = {name: declared.get(name, (None, None))[1] for name in fraction_names}
         fractions = tuple(float(values.get(n, defaults[n])) for n in fraction_names)
         try:
             split.check_fractions(fractions)
@@ -141,7 +152,8 @@ def versions(client, group: str) -> list:
                     "version": summary.get("ModelPackageVersion"),
                     "approval": summary.get("ModelApprovalStatus", ""),
                     "created": summary.get("CreationTime"),
-                    "test_auc": metadata.get("TestAUC", ""),
+                    "quality": (f"{metadata['QualityMetric']} {metadata.get('QualityValue', '')}"
+                                if "QualityMetric" in metadata else f"auc {metadata.get('TestAUC', '')}"),
                     "path": metadata.get("TrainingPath", ""),
                     "bias_report": bool(metrics.get("Bias")),
                     "explainability_report": bool(metrics.get("Explainability")),
@@ -153,11 +165,11 @@ def versions(client, group: str) -> list:
 
 
 def format_versions(rows: list) -> str:
-    lines = [f"{'version':>7}  {'approval':<22} {'test AUC':<10} {'path':<8} reports  comment"]
+    lines = [f"{'version':>7}  {'approval':<22} {'test quality':<18} {'path':<8} reports  comment"]
     for row in rows:
         reports = ("B" if row["bias_report"] else "-") + ("E" if row["explainability_report"] else "-")
         lines.append(
-            f"{row['version']!s:>7}  {row['approval']:<22} {row['test_auc']!s:<10} {row['path']:<8} "
+            f"{row['version']!s:>7}  {row['approval']:<22} {row['quality']!s:<18} {row['path']:<8} "
             f"{reports:<8} {row['comment']}"
         )
     return "\n".join(lines)
@@ -181,20 +193,17 @@ def set_approval(client, group: str, version: int, approved: bool, comment: str)
     return arn
 
 
-def upload_data(s3_client, bucket: str, rows: int, seed: int, prefix: str = DATA_PREFIX) -> list:
-    """Generate data and upload ``transactions.csv`` and ``customers.csv``; returns the S3 URIs."""
-    from pipeline_code.generate import generate
-
-    customers, transactions = generate(rows, seed=seed)
+def upload_data(s3_client, bucket: str, example: str, rows: int, seed: int, prefix: str) -> list:
+    """Generate example ``example``'s input files and upload them under ``prefix``; returns the S3 URIs."""
+    try:
+        files = examples.tables(example, rows, seed)
+    except KeyError as error:
+        raise CliError(str(error.args[0]))
+    prefix = prefix if prefix.endswith("/") else f"{prefix}/"
     uris = []
-    for name, frame, options in (
-        ("customers.csv", customers, {}),
-        ("transactions.csv", transactions, {"date_format": "%Y-%m-%dT%H:%M:%S"}),
-    ):
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, **options)
-        key = f"{prefix}/{name}"
-        s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().encode("utf-8"))
+    for name, text in sorted(files.items()):
+        key = f"{prefix}{name}"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
         uris.append(f"s3://{bucket}/{key}")
     return uris
 
@@ -204,10 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None, help="AWS region (default: from the environment)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    upload = commands.add_parser("upload-data", help="generate data and upload it to the team bucket")
-    upload.add_argument("--bucket", required=True)
-    upload.add_argument("--rows", type=int, default=200_000)
-    upload.add_argument("--seed", type=int, default=0)
+    upload = commands.add_parser("upload-data", help="generate an example's data and upload it to the team bucket")
+    upload.add_argument("--bucket", required=True, help="the team's data bucket")
+    upload.add_argument("--use-case", required=True, help="use case whose pipeline reads the data")
+    upload.add_argument("--example", default=None,
+                        help=f"example data to generate (default: the use case's name; one of {', '.join(examples.EXAMPLES)})")
+    upload.add_argument("--prefix", default=None, help=f"key prefix (default: {DATA_ROOT}/<use case>/)")
+    upload.add_argument("--rows", type=int, default=200_000, help="model rows (default: 200000)")
+    upload.add_argument("--seed", type=int, default=0, help="default: 0")
 
     start_parser = commands.add_parser("start", help="start a pipeline execution")
     start_parser.add_argument("--pipeline", required=True)
@@ -238,12 +251,15 @@ def main(argv: list | None = None, session=None) -> int:
         session = boto3.session.Session(region_name=args.region)
     try:
         if args.command == "upload-data":
-            for uri in upload_data(session.client("s3"), args.bucket, args.rows, args.seed):
+            prefix = args.prefix or f"{DATA_ROOT}/{args.use_case}/"
+            example = args.example or args.use_case
+            for uri in upload_data(session.client("s3"), args.bucket, example, args.rows, args.seed, prefix):
                 print(uri)
             return 0
         client = session.client("sagemaker")
         if args.command == "start":
-            arn = start(client, args.pipeline, parse_parameters(args.param), args.display_name)
+            declared = declared_parameters(client, args.pipeline)
+            arn = start(client, args.pipeline, parse_parameters(args.param, declared), args.display_name)
             print(arn)
             if args.follow:
                 return 0 if follow(client, arn) == "Succeeded" else 1

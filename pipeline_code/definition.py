@@ -8,6 +8,13 @@ Account-specific values are placeholders ``${Name}`` for ``PLACEHOLDERS`` (the C
 with ``Fn::Sub``; ``render`` fills them for tests and tools). ``definition_json`` is deterministic: the
 same code gives byte-identical output.
 
+One definition per use case: ``build_definition(spec)`` takes a ``PipelineSpec`` (the use case's
+``Problem``, objective, quality gate, default split and data prefix), so the AutoML problem type and
+objective, the XGBoost objective, the target, the evaluation and the gate all follow the use case.
+
+Every S3 input that reads another step's output folder ends in ``/``: an ``S3Prefix`` input takes every
+key that *starts with* its URI, so ``.../split/test`` would also take ``.../split/test_features/...``.
+
 Graph:
 ``SplitData`` -> ``SelectTrainingPath`` (TrainingPath == "AutoML"):
 - AutoML branch: AutoMLTrain -> AutoMLModel -> AutoMLBatchTransform -> AutoMLEvaluate and
@@ -22,15 +29,17 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
-from pipeline_code.columns import LABEL
 from pipeline_code.images import CLARIFY, DEBUGGER, SKLEARN, XGBOOST
+from pipeline_code.problem import AUTOML_PROBLEM_TYPES, FRAUD, METRICS_SECTION, QUALITY_METRICS, Problem, facets_text
 
 VERSION = "2020-12-01"
 CODE_PREFIX = "pipeline/code"
 """Key prefix in the team bucket under which the ``pipeline_code`` package is uploaded."""
 RUNS_PREFIX = "pipeline/runs"
-DATA_PREFIX = "pipeline/data/raw"
+DATA_ROOT = "pipeline/data"
+"""Each use case reads ``pipeline/data/<use case>/`` by default (``data_prefix``)."""
 
 PLACEHOLDERS = (
     "TeamName",
@@ -53,7 +62,6 @@ STEP_TAGS = ({"Key": TEAM_TAG_KEY, "Value": "${TeamName}"}, {"Key": PLATFORM_TAG
 PLACEHOLDER_PATTERN = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 TRAINING_PATHS = ("AutoML", "XGBoost")
-QUALITY_METRIC_PATH = "binary_classification_metrics.auc.value"
 CODE_LOCAL_ROOT = "/opt/ml/processing/code"
 INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_ROOT = "/opt/ml/processing/output"
@@ -61,36 +69,106 @@ PROCESSING_MAX_SECONDS = 3600
 TRAINING_MAX_SECONDS = 3600
 REALTIME_INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge"]
 TRANSFORM_INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge"]
-AUTOML_INFERENCE_OUTPUT = "predicted_label,probability"
+AUTOML_INFERENCE_OUTPUT = {
+    "binary": "predicted_label,probability,probabilities,labels",
+    "multiclass": "predicted_label,probability,probabilities,labels",
+    "regression": "predicted_label",
+}
+"""``SAGEMAKER_INFERENCE_OUTPUT`` of the AutoML model: classification asks for every class's probability
+and the label order, because an ensemble's ``probability`` belongs to the *predicted* label."""
+PREDICTION_FORMATS = {
+    ("AutoML", "binary"): "automl_classification",
+    ("AutoML", "multiclass"): "automl_classification",
+    ("AutoML", "regression"): "value",
+    ("XGBoost", "binary"): "probability",
+    ("XGBoost", "multiclass"): "class_index",
+    ("XGBoost", "regression"): "value",
+}
+"""(training path, problem type) -> the ``pipeline_code.evaluate`` format of its batch predictions."""
+XGBOOST_OBJECTIVES = {
+    "binary": ("binary:logistic", "auc", "Maximize"),
+    "multiclass": ("multi:softmax", "merror", "Minimize"),
+    "regression": ("reg:squarederror", "rmse", "Minimize"),
+}
+"""problem type -> (XGBoost objective, eval metric, tuning direction of ``validation:<metric>``)."""
 
-PARAMETERS = (
-    ("InputDataUri", "String", f"s3://${{BucketName}}/{DATA_PREFIX}",
-     "S3 folder holding transactions.csv and customers.csv"),
-    ("TrainingPath", "String", "AutoML", "AutoML (Autopilot, ensembling) or XGBoost (built-in, tuned)"),
-    ("SplitMode", "String", "stratified", "random, ordered, by_key or stratified"),
-    ("TrainFraction", "Float", 0.7, "share of rows in train"),
-    ("ValidationFraction", "Float", 0.15, "share of rows in validation"),
-    ("TestFraction", "Float", 0.15, "share of rows in test"),
-    ("SplitSeed", "Integer", 42, "seed of the split and of oversampling"),
-    ("OversampleRatio", "Float", 0.0, "share of positives in train after oversampling; 0 disables it"),
-    ("AutoMLObjective", "String", "AUC", "Autopilot objective metric"),
-    ("AutoMLMaxCandidates", "Integer", 10, "most candidates Autopilot trains"),
-    ("AutoMLMaxCandidateRuntimeSeconds", "Integer", 1800, "time limit of one candidate's training job"),
-    ("AutoMLMaxRuntimeSeconds", "Integer", 7200, "time limit of the whole Autopilot job"),
-    ("XGBoostMaxTuningJobs", "Integer", 8, "training jobs the XGBoost tuning job may run"),
-    ("XGBoostMaxParallelJobs", "Integer", 2, "tuning training jobs run at once"),
-    ("DecisionThreshold", "Float", 0.5, "score at or above which a transaction counts as fraud"),
-    ("MinimumTestAUC", "Float", 0.8, "test AUC a model needs to be registered"),
-    ("BiasFacetName", "String", "home_state", "column of the test data analysed for bias"),
-    ("BiasFacetValues", "String", "CA", "comma-separated facet values of the sensitive group"),
-    ("ShapSamples", "Integer", 100, "samples per row for Clarify's SHAP"),
-    ("ProcessingInstanceType", "String", "ml.m5.large", "instance type of processing and Clarify jobs"),
-    ("TrainingInstanceType", "String", "ml.m5.xlarge", "instance type of XGBoost training"),
-    ("TransformInstanceType", "String", "ml.m5.large", "instance type of batch transform and Clarify's shadow endpoint"),
-)
-"""(name, type, default, description) of every pipeline parameter."""
 
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What one use case's pipeline is built from (the platform config's ``problem`` section)."""
+
+    problem: Problem = FRAUD
+    objective: str = "AUC"
+    quality_metric: str = "auc"
+    quality_threshold: float = 0.8
+    split_mode: str = "stratified"
+    fractions: tuple = (0.7, 0.15, 0.15)
+    split_seed: int = 42
+    data_prefix: str = f"{DATA_ROOT}/raw/"
+    title: str = "Fraud detection"
+
+    def __post_init__(self) -> None:
+        metrics = QUALITY_METRICS[self.problem.problem_type]
+        if self.quality_metric not in metrics:
+            raise ValueError(f"quality metric {self.quality_metric!r} is not one of {sorted(metrics)} "
+                             f"for a {self.problem.problem_type} problem")
+        if self.split_mode not in self.problem.allowed_split_modes():
+            raise ValueError(f"split mode {self.split_mode!r} is not one of {self.problem.allowed_split_modes()}")
+
+    @property
+    def quality_metric_path(self) -> str:
+        """The JSON path of the gate's metric in ``evaluation.json``."""
+        return f"{METRICS_SECTION[self.problem.problem_type]}.{self.quality_metric}.value"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return QUALITY_METRICS[self.problem.problem_type][self.quality_metric] == "max"
+
+
+FRAUD_SPEC = PipelineSpec()
+
+
+def parameters(spec: PipelineSpec) -> tuple:
+    """(name, type, default, description) of every pipeline parameter of ``spec``'s pipeline."""
+    binary = spec.problem.problem_type == "binary"
+    gate = "at least" if spec.higher_is_better else "at most"
+    declared = [
+        ("InputDataUri", "String", f"s3://${{BucketName}}/{spec.data_prefix}", "S3 folder holding the input CSV file(s)"),
+        ("TrainingPath", "String", "AutoML", "AutoML (Autopilot, ensembling) or XGBoost (built-in, tuned)"),
+        ("SplitMode", "String", spec.split_mode, f"one of {', '.join(spec.problem.allowed_split_modes())}"),
+        ("TrainFraction", "Float", spec.fractions[0], "share of rows in train"),
+        ("ValidationFraction", "Float", spec.fractions[1], "share of rows in validation"),
+        ("TestFraction", "Float", spec.fractions[2], "share of rows in test"),
+        ("SplitSeed", "Integer", spec.split_seed, "seed of the split and of oversampling"),
+    ]
+    if binary:
+        declared.append(("OversampleRatio", "Float", 0.0, "share of positives in train after oversampling; 0 disables it"))
+    declared += [
+        ("AutoMLObjective", "String", spec.objective, "Autopilot objective metric"),
+        ("AutoMLMaxCandidates", "Integer", 10, "most candidates Autopilot trains"),
+        ("AutoMLMaxCandidateRuntimeSeconds", "Integer", 1800, "time limit of one candidate's training job"),
+        ("AutoMLMaxRuntimeSeconds", "Integer", 7200, "time limit of the whole Autopilot job"),
+        ("XGBoostMaxTuningJobs", "Integer", 8, "training jobs the XGBoost tuning job may run"),
+        ("XGBoostMaxParallelJobs", "Integer", 2, "tuning training jobs run at once"),
+    ]
+    if binary:
+        declared.append(("DecisionThreshold", "Float", 0.5, "score at or above which a row counts as positive"))
+    declared += [
+        ("QualityThreshold", "Float", spec.quality_threshold,
+         f"test {spec.quality_metric} a model needs ({gate}) to be registered"),
+        ("BiasFacets", "String", facets_text(spec.problem.facets), "sensitive facets: column=value|value;column=value"),
+        ("ShapSamples", "Integer", 100, "samples per row for Clarify's SHAP"),
+        ("ProcessingInstanceType", "String", "ml.m5.large", "instance type of processing and Clarify jobs"),
+        ("TrainingInstanceType", "String", "ml.m5.xlarge", "instance type of XGBoost training"),
+        ("TransformInstanceType", "String", "ml.m5.large", "instance type of batch transform and Clarify's shadow endpoint"),
+    ]
+    return tuple(declared)
+
+
+PARAMETERS = parameters(FRAUD_SPEC)
+"""The fraud example's parameters (every use case's pipeline declares its own: ``parameters(spec)``)."""
 PARAMETER_NAMES = tuple(p[0] for p in PARAMETERS)
+ALL_PARAMETER_NAMES = frozenset(PARAMETER_NAMES)
 
 
 def step_tags() -> list:
@@ -103,9 +181,14 @@ def get(path: str) -> dict:
 
 
 def param(name: str) -> dict:
-    if name not in PARAMETER_NAMES:
+    if name not in ALL_PARAMETER_NAMES:
         raise KeyError(f"undeclared pipeline parameter {name!r}")
     return get(f"Parameters.{name}")
+
+
+def folder(uri) -> dict:
+    """``uri`` with a trailing ``/``, so an ``S3Prefix`` input reads that folder and no sibling that shares its name."""
+    return join(uri, "")
 
 
 def join(*values, on: str = "/") -> dict:
@@ -159,7 +242,7 @@ def processing_step(name: str, image: str, inputs: list, outputs: list, module: 
         app["ContainerArguments"] = list(arguments or [])
         processing_inputs.insert(
             0,
-            _s3_input("code", f"s3://${{BucketName}}/{CODE_PREFIX}/pipeline_code", f"{CODE_LOCAL_ROOT}/pipeline_code"),
+            _s3_input("code", f"s3://${{BucketName}}/{CODE_PREFIX}/pipeline_code/", f"{CODE_LOCAL_ROOT}/pipeline_code"),
         )
         environment["PYTHONPATH"] = CODE_LOCAL_ROOT
     arguments_block = {
@@ -186,24 +269,27 @@ def processing_step(name: str, image: str, inputs: list, outputs: list, module: 
     return step
 
 
-def split_step() -> dict:
-    outputs = ["train", "validation", "test", "test_features", "xgboost_train", "xgboost_validation", "summary"]
+def split_step(spec: PipelineSpec) -> dict:
+    outputs = ["train", "validation", "test", "transform_input", "bias_dataset", "xgboost_train",
+               "xgboost_validation", "summary"]
+    arguments = [
+        "--input-dir", f"{INPUT_ROOT}/raw",
+        "--output-dir", OUTPUT_ROOT,
+        "--mode", param("SplitMode"),
+        "--train-fraction", as_text(param("TrainFraction")),
+        "--validation-fraction", as_text(param("ValidationFraction")),
+        "--test-fraction", as_text(param("TestFraction")),
+        "--seed", as_text(param("SplitSeed")),
+    ]
+    if spec.problem.problem_type == "binary":
+        arguments += ["--oversample-ratio", as_text(param("OversampleRatio"))]
     return processing_step(
         "SplitData",
         f"${{{SKLEARN.placeholder}}}",
         inputs=[_s3_input("raw", param("InputDataUri"), f"{INPUT_ROOT}/raw")],
         outputs=[_s3_output(o, f"{OUTPUT_ROOT}/{o}", run_uri("split", o)) for o in outputs],
         module="split",
-        arguments=[
-            "--input-dir", f"{INPUT_ROOT}/raw",
-            "--output-dir", OUTPUT_ROOT,
-            "--mode", param("SplitMode"),
-            "--train-fraction", as_text(param("TrainFraction")),
-            "--validation-fraction", as_text(param("ValidationFraction")),
-            "--test-fraction", as_text(param("TestFraction")),
-            "--seed", as_text(param("SplitSeed")),
-            "--oversample-ratio", as_text(param("OversampleRatio")),
-        ],
+        arguments=arguments + spec.problem.to_arguments(),
     )
 
 
@@ -217,18 +303,19 @@ def _training_channel(name: str, uri, content_type: str) -> dict:
     }
 
 
-def _automl_channel(channel_type: str, uri) -> dict:
+def _automl_channel(channel_type: str, uri, target: str) -> dict:
     return {
         "ChannelType": channel_type,
         "ContentType": "text/csv;header=present",
         "CompressionType": "None",
-        "TargetAttributeName": LABEL,
+        "TargetAttributeName": target,
         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}},
     }
 
 
-def automl_steps() -> tuple:
+def automl_steps(spec: PipelineSpec) -> tuple:
     """([Autopilot step in ensembling mode on train + validation], container of its best candidate)."""
+    problem = spec.problem
     container = "Steps.AutoMLTrain.BestCandidate.InferenceContainers[0]"
     environment = {
         key: get(f"{container}.Environment['{key}']")
@@ -240,17 +327,17 @@ def automl_steps() -> tuple:
             "SAGEMAKER_SUBMIT_DIRECTORY",
         )
     }
-    environment["SAGEMAKER_INFERENCE_OUTPUT"] = AUTOML_INFERENCE_OUTPUT
+    environment["SAGEMAKER_INFERENCE_OUTPUT"] = AUTOML_INFERENCE_OUTPUT[problem.problem_type]
     train = {
         "Name": "AutoMLTrain",
         "Type": "AutoML",
         "Arguments": {
             "InputDataConfig": [
-                _automl_channel("training", processing_output("SplitData", "train")),
-                _automl_channel("validation", processing_output("SplitData", "validation")),
+                _automl_channel("training", folder(processing_output("SplitData", "train")), problem.target),
+                _automl_channel("validation", folder(processing_output("SplitData", "validation")), problem.target),
             ],
             "OutputDataConfig": {"S3OutputPath": run_uri("automl"), "KmsKeyId": "${KmsKeyArn}"},
-            "ProblemType": "BinaryClassification",
+            "ProblemType": AUTOML_PROBLEM_TYPES[problem.problem_type],
             "AutoMLJobObjective": {"MetricName": param("AutoMLObjective")},
             "AutoMLJobConfig": {
                 "Mode": "ENSEMBLING",
@@ -273,18 +360,22 @@ def automl_steps() -> tuple:
     return [train], model_container
 
 
-def xgboost_steps() -> tuple:
+def xgboost_steps(spec: PipelineSpec) -> tuple:
     """([tuning step, training step with the best values under Debugger rules], model container)."""
+    problem = spec.problem
     channels = [
-        _training_channel("train", processing_output("SplitData", "xgboost_train"), "text/csv"),
-        _training_channel("validation", processing_output("SplitData", "xgboost_validation"), "text/csv"),
+        _training_channel("train", folder(processing_output("SplitData", "xgboost_train")), "text/csv"),
+        _training_channel("validation", folder(processing_output("SplitData", "xgboost_validation")), "text/csv"),
     ]
+    objective, eval_metric, direction = XGBOOST_OBJECTIVES[problem.problem_type]
     static = {
-        "objective": "binary:logistic",
-        "eval_metric": "auc",
+        "objective": objective,
+        "eval_metric": eval_metric,
         "num_round": "300",
         "early_stopping_rounds": "20",
     }
+    if problem.problem_type == "multiclass":
+        static["num_class"] = str(len(problem.classes))
     tuned = ("eta", "max_depth", "min_child_weight", "subsample")
 
     def job() -> dict:
@@ -310,7 +401,7 @@ def xgboost_steps() -> tuple:
         "Arguments": {
             "HyperParameterTuningJobConfig": {
                 "Strategy": "Bayesian",
-                "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+                "HyperParameterTuningJobObjective": {"Type": direction, "MetricName": f"validation:{eval_metric}"},
                 "ResourceLimits": {
                     "MaxNumberOfTrainingJobs": param("XGBoostMaxTuningJobs"),
                     "MaxParallelTrainingJobs": param("XGBoostMaxParallelJobs"),
@@ -375,11 +466,16 @@ def xgboost_steps() -> tuple:
     return [tune, train], model_container
 
 
-def evaluation_chain(prefix: str, model_container: dict, prediction_format: str) -> list:
+def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> list:
     """Model -> batch transform -> evaluation, Clarify config -> Clarify -> quality gate -> register or fail."""
+    problem = spec.problem
+    prediction_format = PREDICTION_FORMATS[(prefix, problem.problem_type)]
+    binary = problem.problem_type == "binary"
     model, transform, evaluate = f"{prefix}Model", f"{prefix}BatchTransform", f"{prefix}Evaluate"
     config, clarify, check = f"{prefix}ClarifyConfig", f"{prefix}Clarify", f"{prefix}CheckQuality"
-    test_uri = processing_output("SplitData", "test")
+    test_uri = folder(processing_output("SplitData", "test"))
+    predictions_uri = folder(get(f"Steps.{transform}.TransformOutput.S3OutputPath"))
+    threshold = ["--threshold", as_text(param("DecisionThreshold"))] if binary else []
     steps = [
         {
             "Name": model,
@@ -399,7 +495,10 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
                 "MaxPayloadInMB": 6,
                 "TransformInput": {
                     "DataSource": {
-                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": processing_output("SplitData", "test_features")}
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": folder(processing_output("SplitData", "transform_input")),
+                        }
                     },
                     "ContentType": "text/csv",
                     "SplitType": "Line",
@@ -423,7 +522,7 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
             f"${{{SKLEARN.placeholder}}}",
             inputs=[
                 _s3_input("test", test_uri, f"{INPUT_ROOT}/test"),
-                _s3_input("predictions", get(f"Steps.{transform}.TransformOutput.S3OutputPath"), f"{INPUT_ROOT}/predictions"),
+                _s3_input("predictions", predictions_uri, f"{INPUT_ROOT}/predictions"),
             ],
             outputs=[_s3_output("evaluation", f"{OUTPUT_ROOT}/evaluation", run_uri(prefix.lower(), "evaluation"))],
             module="evaluate",
@@ -432,7 +531,9 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
                 "--predictions-dir", f"{INPUT_ROOT}/predictions",
                 "--output-dir", f"{OUTPUT_ROOT}/evaluation",
                 "--prediction-format", prediction_format,
-                "--threshold", as_text(param("DecisionThreshold")),
+                "--quality-metric", spec.quality_metric,
+                *threshold,
+                *problem.to_arguments(),
             ],
             property_files=[
                 {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
@@ -441,35 +542,40 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
         processing_step(
             config,
             f"${{{SKLEARN.placeholder}}}",
-            inputs=[_s3_input("test", test_uri, f"{INPUT_ROOT}/test")],
+            inputs=[
+                _s3_input("test", test_uri, f"{INPUT_ROOT}/test"),
+                _s3_input("predictions", predictions_uri, f"{INPUT_ROOT}/predictions"),
+            ],
             outputs=[_s3_output("config", f"{OUTPUT_ROOT}/config", run_uri(prefix.lower(), "clarify-config"))],
             module="clarify_config",
             arguments=[
                 "--test-dir", f"{INPUT_ROOT}/test",
+                "--predictions-dir", f"{INPUT_ROOT}/predictions",
                 "--output-dir", f"{OUTPUT_ROOT}/config",
                 "--model-name", get(f"Steps.{model}.ModelName"),
                 "--endpoint-name-prefix", "${ClarifyEndpointPrefix}",
-                "--facet-name", param("BiasFacetName"),
-                "--facet-values", param("BiasFacetValues"),
+                "--facets", param("BiasFacets"),
                 "--instance-type", param("TransformInstanceType"),
                 "--prediction-format", prediction_format,
-                "--probability-threshold", as_text(param("DecisionThreshold")),
+                *(["--probability-threshold", as_text(param("DecisionThreshold"))] if binary else []),
                 "--shap-samples", as_text(param("ShapSamples")),
+                *problem.to_arguments(),
             ],
         ),
         processing_step(
             clarify,
             f"${{{CLARIFY.placeholder}}}",
             inputs=[
-                _s3_input("dataset", test_uri, f"{INPUT_ROOT}/data"),
-                _s3_input("analysis_config", processing_output(config, "config"), f"{INPUT_ROOT}/config"),
+                _s3_input("dataset", folder(processing_output("SplitData", "bias_dataset")), f"{INPUT_ROOT}/data"),
+                _s3_input("analysis_config", folder(processing_output(config, "config")), f"{INPUT_ROOT}/config"),
             ],
             outputs=[_s3_output("analysis_result", OUTPUT_ROOT, run_uri(prefix.lower(), "clarify"))],
         ),
     ]
-    auc = json_get(evaluate, "EvaluationReport", QUALITY_METRIC_PATH)
+    quality = json_get(evaluate, "EvaluationReport", spec.quality_metric_path)
     evaluation_file = join(processing_output(evaluate, "evaluation"), "evaluation.json")
     analysis_file = join(processing_output(clarify, "analysis_result"), "analysis.json")
+    metric = spec.quality_metric
     register = {
         "Name": f"{prefix}Register",
         "Type": "RegisterModel",
@@ -477,7 +583,7 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
             "ModelPackageGroupName": "${ModelPackageGroupName}",
             "ModelApprovalStatus": "PendingManualApproval",
             "ModelPackageDescription": join(
-                f"Fraud detection, {prefix} path; test AUC", auc, "from pipeline execution",
+                f"{spec.title}, {prefix} path; test {metric}", quality, "from pipeline execution",
                 get("Execution.PipelineExecutionId"), on=" ",
             ),
             "InferenceSpecification": {
@@ -495,32 +601,35 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
             "MetadataProperties": {"GeneratedBy": get("Execution.PipelineExecutionArn")},
             "CustomerMetadataProperties": {
                 "TrainingPath": prefix,
+                "ProblemType": problem.problem_type,
+                "Target": problem.target,
                 "SplitMode": param("SplitMode"),
                 "SplitSeed": as_text(param("SplitSeed")),
-                "TestAUC": as_text(auc),
-                "BiasFacet": join(param("BiasFacetName"), param("BiasFacetValues"), on="="),
+                "QualityMetric": metric,
+                "QualityValue": as_text(quality),
+                "BiasFacets": param("BiasFacets"),
                 "PipelineExecutionArn": get("Execution.PipelineExecutionArn"),
             },
         },
     }
+    relation = "at least" if spec.higher_is_better else "at most"
     fail = {
         "Name": f"{prefix}QualityTooLow",
         "Type": "Fail",
         "Arguments": {
             "ErrorMessage": join(
-                "Test AUC", auc, "is below MinimumTestAUC", param("MinimumTestAUC"),
+                f"Test {metric}", quality, f"is not {relation} QualityThreshold", param("QualityThreshold"),
                 "- the model was not registered", on=" ",
             )
         },
     }
+    comparison = "GreaterThanOrEqualTo" if spec.higher_is_better else "LessThanOrEqualTo"
     steps.append(
         {
             "Name": check,
             "Type": "Condition",
             "Arguments": {
-                "Conditions": [
-                    {"Type": "GreaterThanOrEqualTo", "LeftValue": auc, "RightValue": param("MinimumTestAUC")}
-                ],
+                "Conditions": [{"Type": comparison, "LeftValue": quality, "RightValue": param("QualityThreshold")}],
                 "IfSteps": [register],
                 "ElseSteps": [fail],
             },
@@ -529,12 +638,12 @@ def evaluation_chain(prefix: str, model_container: dict, prediction_format: str)
     return steps
 
 
-def build_definition() -> dict:
-    """The whole pipeline definition as a dict (placeholders unresolved)."""
-    automl, automl_container = automl_steps()
-    xgboost, xgboost_container = xgboost_steps()
-    automl_branch = automl + evaluation_chain("AutoML", automl_container, "label_and_probability")
-    xgboost_branch = xgboost + evaluation_chain("XGBoost", xgboost_container, "probability")
+def build_definition(spec: PipelineSpec = FRAUD_SPEC) -> dict:
+    """The whole pipeline definition of one use case as a dict (placeholders unresolved)."""
+    automl, automl_container = automl_steps(spec)
+    xgboost, xgboost_container = xgboost_steps(spec)
+    automl_branch = automl + evaluation_chain(spec, "AutoML", automl_container)
+    xgboost_branch = xgboost + evaluation_chain(spec, "XGBoost", xgboost_container)
     unknown_path = {
         "Name": "UnknownTrainingPath",
         "Type": "Fail",
@@ -563,16 +672,21 @@ def build_definition() -> dict:
             ],
         },
     }
-    return {
+    definition = {
         "Version": VERSION,
         "Metadata": {},
         "Parameters": [
-            {"Name": name, "Type": kind, "DefaultValue": default} for name, kind, default, _ in PARAMETERS
+            {"Name": name, "Type": kind, "DefaultValue": default} for name, kind, default, _ in parameters(spec)
         ],
         # No PipelineExperimentConfig: the SDK's default one makes a SageMaker Experiments (classic) trial
         # per execution, named by SageMaker rather than by the team, which no team-scoped policy allows.
-        "Steps": [split_step(), select],
+        "Steps": [split_step(spec), select],
     }
+    undeclared = {path.split(".", 1)[1] for path in gets(definition["Steps"]) if path.startswith("Parameters.")}
+    undeclared -= {name for name, *_ in parameters(spec)}
+    if undeclared:
+        raise KeyError(f"steps use undeclared parameter(s) {sorted(undeclared)}")
+    return definition
 
 
 def all_steps(steps: list, branch: tuple = ()) -> list:

@@ -82,7 +82,7 @@ REGISTRY_ACCOUNTS = {
     "sa-east-1": {"sklearn": "737474898029", "xgboost": "737474898029", "clarify": "520018980103", "debugger": "818342061345"},
 }
 
-CONTAINER_MODULES = ("columns", "features", "split", "evaluate", "clarify_config", "bias")
+CONTAINER_MODULES = ("columns", "features", "problem", "split", "evaluate", "clarify_config", "bias")
 """Modules of ``pipeline_code`` that must run in ``SKLEARN`` (they and everything they import)."""
 
 CONTAINER_LIBRARIES = ("numpy", "pandas", "sklearn")

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline_code import bias, clarify_config, evaluate, generate, split
 from pipeline_code.columns import FEATURES, LABEL
+from pipeline_code.problem import FRAUD, Facet, ProblemError
 
 STAND_IN_LABEL = "local scikit-learn stand-in for the AutoML (Autopilot) model"
 STAND_IN_MODEL_NAME = "local-stand-in-for-automl"
@@ -47,12 +48,15 @@ def train_stand_in(train: pd.DataFrame, seed: int):
 
 
 def write_autopilot_predictions(model, test_features: pd.DataFrame, path: Path, threshold: float) -> None:
-    """Predictions as an Autopilot ensemble writes them: ``predicted_label,probability of that label``."""
+    """Predictions as an Autopilot ensemble writes them: ``predicted_label,probability,probabilities,labels``."""
     positive = model.predict_proba(test_features.to_numpy(dtype=float))[:, 1]
     predicted = (positive >= threshold).astype(int)
     probability = np.where(predicted == 1, positive, 1.0 - positive)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{label},{p:.6f}\n" for label, p in zip(predicted, probability)))
+    path.write_text("".join(
+        f"{label},{p:.6f},\"[{1 - q:.6f}, {q:.6f}]\",\"['0', '1']\"\n"
+        for label, p, q in zip(predicted, probability, positive)
+    ))
 
 
 def plot_roc(report: dict, path: Path) -> None:
@@ -86,29 +90,30 @@ def run(out: Path, rows: int = 50_000, seed: int = 0, split_mode: str = "stratif
     generate.write(customers, transactions, raw)
 
     split_dir = out / "split"
-    split_summary = split.run(raw, split_dir, split_mode, fractions, seed)
+    split_summary = split.run(raw, split_dir, FRAUD.replace(facets=(Facet(facet_name, tuple(facet_values)),)),
+                              split_mode, fractions, seed)
 
     branch = out / "automl"
     test_dir = split_dir / "test"
     config = clarify_config.analysis_config(
-        clarify_config.read_header(test_dir), facet_name, list(facet_values), STAND_IN_MODEL_NAME,
-        "ml.m5.large", "label_and_probability", threshold,
+        clarify_config.read_header(test_dir), FRAUD, (Facet(facet_name, tuple(facet_values)),), STAND_IN_MODEL_NAME,
+        "ml.m5.large", "automl_classification", [1], threshold, label_headers=["0", "1"],
     )
     config_dir = branch / "clarify-config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / clarify_config.CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
 
     train = pd.read_csv(split_dir / split.OUTPUT_FILES["train"])
-    test_features = pd.read_csv(split_dir / split.OUTPUT_FILES["test_features"], header=None, names=list(FEATURES))
+    test_features = pd.read_csv(split_dir / split.OUTPUT_FILES["transform_input"], header=None, names=list(FEATURES))
     predictions_dir = branch / "predictions"
     with threadpool_limits(limits=1):
         model = train_stand_in(train, seed)
         write_autopilot_predictions(model, test_features, predictions_dir / "test_features.csv.out", threshold)
 
-    report = evaluate.run(test_dir, predictions_dir, branch / "evaluation", "label_and_probability", threshold)
+    report = evaluate.run(test_dir, predictions_dir, branch / "evaluation", "automl_classification", threshold)
 
     test = pd.read_csv(test_dir / "test.csv")
-    scores = evaluate.positive_scores(evaluate.read_prediction_lines(predictions_dir), "label_and_probability")
+    scores = evaluate.positive_scores(evaluate.read_prediction_lines(predictions_dir), "automl_classification")
     analysis = bias.bias_report(test, facet_name, list(facet_values), (scores >= threshold).astype(int))
     explained = test[list(FEATURES)].head(EXPLAINED_ROWS)
     with threadpool_limits(limits=1):
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                       facet_values=tuple(v.strip() for v in args.facet_values.split(",") if v.strip()),
                       threshold=args.threshold)
     except (generate.GenerationError, split.SplitError, evaluate.EvaluationError, bias.BiasError,
-            clarify_config.ClarifyConfigError) as error:
+            clarify_config.ClarifyConfigError, ProblemError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"model: {summary['model']}")

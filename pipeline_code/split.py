@@ -16,8 +16,13 @@ Row counts follow the fractions to within one row (largest-remainder rounding) i
 Anything that looks at more than one row (oversampling of the minority class) runs after the split, on
 train only. Bad parameters raise ``SplitError`` with a message naming the parameter.
 
-CLI: ``python -m pipeline_code.split --input-dir DIR --output-dir DIR [options]`` reads
-``transactions.csv`` and ``customers.csv`` and writes the files listed in ``OUTPUT_FILES``.
+Input: the problem's ``input_layout`` (see ``pipeline_code.problem``): every ``*.csv`` under the input
+folder as one table, or the fraud example's ``transactions.csv`` and ``customers.csv`` joined row-wise.
+The problem (``--problem-type``, ``--target``, ... as written by ``Problem.to_arguments``) decides the
+model features, the allowed modes and how labels are encoded for the built-in XGBoost path.
+
+CLI: ``python -m pipeline_code.split --input-dir DIR --output-dir DIR --problem-type T --target C [options]``
+writes the files listed in ``OUTPUT_FILES``.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline_code.columns import CONTEXT, FEATURES, KEY, LABEL, TIME
+from pipeline_code import problem as problem_module
+from pipeline_code.columns import KEY, LABEL, TIME
 from pipeline_code.features import FeatureError, build_model_table
+from pipeline_code.problem import Problem, ProblemError
 
 MODES = ("random", "ordered", "by_key", "stratified")
 SPLITS = ("train", "validation", "test")
@@ -44,12 +51,22 @@ OUTPUT_FILES = {
     "train": "train/train.csv",
     "validation": "validation/validation.csv",
     "test": "test/test.csv",
-    "test_features": "test_features/test_features.csv",
+    "transform_input": "transform_input/test_features.csv",
+    "bias_dataset": "bias_dataset/test_rows.csv",
     "xgboost_train": "xgboost_train/train.csv",
     "xgboost_validation": "xgboost_validation/validation.csv",
     "summary": "summary/split_summary.json",
 }
-"""Output name -> path under the output directory; each top folder is one processing output."""
+"""Output name -> path under the output directory; each top folder is one processing output.
+
+- ``train``, ``validation``: features then target, with a header (Autopilot's channels);
+- ``test``: target, features, context columns, with a header (evaluation, bias config);
+- ``transform_input``: the test features only, no header (batch transform sends each line to the model);
+- ``bias_dataset``: the rows of ``test`` without a header, for a bias job whose config lists the headers;
+- ``xgboost_train``, ``xgboost_validation``: encoded label first, then features, no header (built-in XGBoost:
+  1/0 for the positive class of a binary problem, the class's index for multiclass, the value for regression);
+- ``summary``: counts, seed, mode, features and label distribution of each split.
+"""
 
 
 class SplitError(ValueError):
@@ -247,14 +264,14 @@ def _split_stratified(labels: pd.Series, fractions: tuple[float, ...], rng: np.r
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
-def oversample_minority(train: pd.DataFrame, label_column: str, target_ratio: float, seed: int) -> pd.DataFrame:
-    """Append copies of train's positive rows until they make up ``target_ratio`` of train.
-
-    Works on train alone, after the split; 0 leaves train unchanged, as does a ratio already reached.
+def oversample_minority(train: pd.DataFrame, positive: np.ndarray, target_ratio: float, seed: int) -> pd.DataFrame:
+    """Append copies of train's positive rows (``positive``: a boolean mask over train) until they make up
+    ``target_ratio`` of train. Works on train alone, after the split; 0 leaves train unchanged, as does a
+    ratio already reached.
     """
     if not 0.0 <= target_ratio < 1.0:
         raise SplitError(f"oversample ratio must be in [0, 1), got {target_ratio}")
-    positives = train.index[train[label_column] == 1]
+    positives = train.index[positive]
     current = len(positives) / len(train) if len(train) else 0.0
     if target_ratio == 0.0 or current >= target_ratio:
         return train
@@ -266,26 +283,94 @@ def oversample_minority(train: pd.DataFrame, label_column: str, target_ratio: fl
     return pd.concat([train, copies], ignore_index=True)
 
 
+def load_table(input_dir: Path, problem: Problem) -> pd.DataFrame:
+    """The model table from the input folder, in the problem's input layout."""
+    if problem.input_layout == "transactions_and_customers":
+        transactions_path = input_dir / "transactions.csv"
+        customers_path = input_dir / "customers.csv"
+        for path in (transactions_path, customers_path):
+            if not path.is_file():
+                raise SplitError(f"input file {path} not found (input_layout transactions_and_customers)")
+        return build_model_table(pd.read_csv(transactions_path), pd.read_csv(customers_path))
+    files = sorted(p for p in input_dir.rglob("*.csv") if p.is_file())
+    if not files:
+        raise SplitError(f"no *.csv file under {input_dir} (input_layout table)")
+    frames = []
+    for path in files:
+        frame = pd.read_csv(path)
+        if frames and list(frame.columns) != list(frames[0].columns):
+            raise SplitError(
+                f"{path.relative_to(input_dir)} has columns {list(frame.columns)}, but "
+                f"{files[0].relative_to(input_dir)} has {list(frames[0].columns)}; every input file needs the same header"
+            )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def encoded_labels(target: pd.Series, problem: Problem) -> pd.Series:
+    """The target as the built-in XGBoost path reads it; raises naming values the problem does not allow."""
+    if target.isna().any():
+        raise SplitError(f"target column {target.name!r} has {int(target.isna().sum())} empty value(s)")
+    if problem.problem_type == "regression":
+        if not pd.api.types.is_numeric_dtype(target):
+            raise SplitError(f"target column {target.name!r} must be numeric for a regression problem, got {target.dtype}")
+        return target.astype(float)
+    text = target.astype(str)
+    values = sorted(text.unique())
+    if problem.problem_type == "binary":
+        if problem.positive_label not in values or len(values) != 2:
+            raise SplitError(
+                f"target column {target.name!r} of a binary problem needs exactly 2 values including the positive "
+                f"label {problem.positive_label!r}; it has {values[:10]}"
+            )
+        return (text == problem.positive_label).astype("int64")
+    unknown = [v for v in values if v not in problem.classes]
+    if unknown:
+        raise SplitError(f"target column {target.name!r} has value(s) {unknown[:10]} that are not among the classes "
+                         f"{list(problem.classes)}")
+    return text.map({c: i for i, c in enumerate(problem.classes)}).astype("int64")
+
+
+def label_counts(target: pd.Series, problem: Problem) -> dict:
+    if problem.problem_type == "regression":
+        return {"mean": float(target.mean()), "min": float(target.min()), "max": float(target.max())}
+    return {str(k): int(v) for k, v in target.astype(str).value_counts().sort_index().items()}
+
+
 def write_outputs(
     table: pd.DataFrame,
     parts: tuple[np.ndarray, np.ndarray, np.ndarray],
     output_dir: Path,
+    problem: Problem,
+    features: list,
     oversample_ratio: float,
     seed: int,
     summary: dict,
 ) -> dict:
     """Write every file of ``OUTPUT_FILES``; returns the summary written to ``split_summary.json``."""
+    target = problem.target
     train, validation, test = (table.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
-    train = oversample_minority(train, LABEL, oversample_ratio, seed)
-    model_columns = list(FEATURES) + [LABEL]
-    labelled_first = [LABEL] + list(FEATURES)
+    if oversample_ratio and problem.problem_type != "binary":
+        raise SplitError(f"oversample ratio {oversample_ratio} is only allowed for a binary problem; use 0")
+    if problem.problem_type == "binary":
+        train = oversample_minority(train, (train[target].astype(str) == problem.positive_label).to_numpy(),
+                                    oversample_ratio, seed)
+    model_columns = list(features) + [target]
+    test_columns = [target] + list(features) + [c for c in problem.context if c not in features]
+
+    def labelled_first(frame: pd.DataFrame) -> pd.DataFrame:
+        encoded = frame[list(features)].copy()
+        encoded.insert(0, target, encoded_labels(frame[target], problem))
+        return encoded
+
     frames = {
         "train": (train[model_columns], True),
         "validation": (validation[model_columns], True),
-        "test": (test[[LABEL] + list(FEATURES) + list(CONTEXT)], True),
-        "test_features": (test[list(FEATURES)], False),
-        "xgboost_train": (train[labelled_first], False),
-        "xgboost_validation": (validation[labelled_first], False),
+        "test": (test[test_columns], True),
+        "transform_input": (test[list(features)], False),
+        "bias_dataset": (test[test_columns], False),
+        "xgboost_train": (labelled_first(train), False),
+        "xgboost_validation": (labelled_first(validation), False),
     }
     for name, (frame, header) in frames.items():
         path = output_dir / OUTPUT_FILES[name]
@@ -293,11 +378,13 @@ def write_outputs(
         frame.to_csv(path, index=False, header=header)
     summary = dict(summary)
     summary["rows"] = {"train": len(train), "validation": len(validation), "test": len(test)}
-    summary["positives"] = {
-        "train": int(train[LABEL].sum()),
-        "validation": int(validation[LABEL].sum()),
-        "test": int(test[LABEL].sum()),
-    }
+    summary["labels"] = {name: label_counts(frame[target], problem)
+                         for name, frame in (("train", train), ("validation", validation), ("test", test))}
+    if problem.problem_type == "binary":
+        summary["positives"] = {name: int((frame[target].astype(str) == problem.positive_label).sum())
+                                for name, frame in (("train", train), ("validation", validation), ("test", test))}
+    summary["features"] = list(features)
+    summary["test_columns"] = test_columns
     summary["oversampled_rows"] = len(train) - len(parts[0])
     summary_path = output_dir / OUTPUT_FILES["summary"]
     summary_path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,41 +395,42 @@ def write_outputs(
 def run(
     input_dir: Path,
     output_dir: Path,
+    problem: Problem,
     mode: str,
     fractions: tuple[float, float, float],
     seed: int,
     oversample_ratio: float = 0.0,
-    key_column: str = KEY,
-    time_column: str = TIME,
 ) -> dict:
-    """Read the generated tables, split, write outputs; returns the summary."""
-    transactions_path = input_dir / "transactions.csv"
-    customers_path = input_dir / "customers.csv"
-    for path in (transactions_path, customers_path):
-        if not path.is_file():
-            raise SplitError(f"input file {path} not found")
-    table = build_model_table(pd.read_csv(transactions_path), pd.read_csv(customers_path))
-    parts = split_indices(table, mode, fractions, seed, key_column=key_column, time_column=time_column)
-    summary = {"mode": mode, "seed": seed, "fractions": list(fractions), "oversample_ratio": oversample_ratio}
-    return write_outputs(table, parts, output_dir, oversample_ratio, seed, summary)
+    """Read the input table, split it as the problem allows, write outputs; returns the summary."""
+    allowed = problem.allowed_split_modes()
+    if mode in MODES and mode not in allowed:
+        raise SplitError(f"mode {mode!r} is not allowed for this problem; it allows {', '.join(allowed)} "
+                         "(ordered needs a time column, by_key a key column, stratified a classification problem)")
+    table = load_table(input_dir, problem)
+    features = problem.check_columns(table.columns)
+    encoded_labels(table[problem.target], problem)
+    parts = split_indices(table, mode, fractions, seed, key_column=problem.key_column or KEY,
+                          time_column=problem.time_column or TIME, label_column=problem.target)
+    summary = {"mode": mode, "seed": seed, "fractions": list(fractions), "oversample_ratio": oversample_ratio,
+               "problem_type": problem.problem_type, "target": problem.target}
+    return write_outputs(table, parts, output_dir, problem, features, oversample_ratio, seed, summary)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline_code.split",
-        description="Split transactions into train/validation/test for the fraud-detection pipeline.",
+        description="Split the use case's table into train/validation/test, leak-free, for its pipeline.",
     )
-    parser.add_argument("--input-dir", type=Path, required=True, help="folder with transactions.csv and customers.csv")
+    parser.add_argument("--input-dir", type=Path, required=True, help="folder with the input CSV file(s)")
     parser.add_argument("--output-dir", type=Path, required=True, help="folder for the split files")
-    parser.add_argument("--mode", default="stratified", help=f"one of {', '.join(MODES)}")
-    parser.add_argument("--train-fraction", type=float, default=0.7)
-    parser.add_argument("--validation-fraction", type=float, default=0.15)
-    parser.add_argument("--test-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--mode", default="random", help=f"one of {', '.join(MODES)} (default: random)")
+    parser.add_argument("--train-fraction", type=float, default=0.7, help="default: 0.7")
+    parser.add_argument("--validation-fraction", type=float, default=0.15, help="default: 0.15")
+    parser.add_argument("--test-fraction", type=float, default=0.15, help="default: 0.15")
+    parser.add_argument("--seed", type=int, default=42, help="default: 42")
     parser.add_argument("--oversample-ratio", type=float, default=0.0,
-                        help="target share of positives in train after oversampling; 0 disables it")
-    parser.add_argument("--key-column", default=KEY, help="column grouping rows for mode by_key")
-    parser.add_argument("--time-column", default=TIME, help="column ordering rows for mode ordered")
+                        help="target share of positives in train after oversampling (binary only); 0 disables it")
+    problem_module.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -350,11 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     fractions = (args.train_fraction, args.validation_fraction, args.test_fraction)
     try:
-        summary = run(
-            args.input_dir, args.output_dir, args.mode, fractions, args.seed,
-            oversample_ratio=args.oversample_ratio, key_column=args.key_column, time_column=args.time_column,
-        )
-    except (SplitError, FeatureError) as error:
+        problem = problem_module.from_namespace(args)
+        summary = run(args.input_dir, args.output_dir, problem, args.mode, fractions, args.seed,
+                      oversample_ratio=args.oversample_ratio)
+    except (SplitError, FeatureError, ProblemError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(summary, sort_keys=True))

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline_code import definition as definition_module
+from pipeline_code import problem as problem_module
 from stacks.regions import SUPPORTED_REGIONS
 
 # Longest `<prefix>-<team>-<use case>`: leaves room for `-v<5 digits>` and `-<9 char digest>` so run-time
@@ -315,12 +317,251 @@ class EndpointSettings(Strict):
         return self
 
 
+ColumnName = Annotated[
+    str,
+    _pattern(
+        r"[A-Za-z_][A-Za-z0-9_.-]{0,63}",
+        "a column name of 1-64 letters, digits, _ . - starting with a letter or _ (no commas or spaces)",
+    ),
+]
+ClassLabel = Annotated[str, _pattern(r"[A-Za-z0-9_.-]{1,64}", "1-64 letters, digits, _ . - (no commas)")]
+DataPrefix = Annotated[
+    str,
+    _pattern(
+        r"([a-z0-9][a-z0-9._-]*/)+",
+        "a key prefix in the team bucket such as 'pipeline/data/churn/': lowercase segments, each ending in '/' "
+        "(the trailing '/' keeps it from also matching a sibling prefix)",
+    ),
+]
+
+
+class BiasFacet(Strict):
+    """A sensitive column and the values that form its sensitive group."""
+
+    name: ColumnName = Field(description="A feature or context column.")
+    values: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,;|=]+$")]] = Field(
+        min_length=1, max_length=20, description="Values of the sensitive group (no , ; | or =)."
+    )
+
+
+class QualityGate(Strict):
+    metric: str = Field(
+        description="Evaluation metric the gate reads. binary: " + ", ".join(problem_module.QUALITY_METRICS["binary"])
+        + "; multiclass: " + ", ".join(problem_module.QUALITY_METRICS["multiclass"])
+        + "; regression: " + ", ".join(problem_module.QUALITY_METRICS["regression"]) + "."
+    )
+    threshold: float = Field(description="Registration needs the metric at or above it (at or below for the "
+                             "error metrics rmse, mae and mse).")
+
+
+DEFAULT_OBJECTIVES = {"binary": "AUC", "multiclass": "F1macro", "regression": "RMSE"}
+DEFAULT_QUALITY_GATES = {"binary": ("auc", 0.8), "multiclass": ("weighted_f1", 0.7), "regression": ("r2", 0.6)}
+
+
+class SplitSettings(Strict):
+    mode: Literal["random", "ordered", "by_key", "stratified"] | None = Field(
+        None, description="Default split of the pipeline; unset: stratified for classification, random for regression."
+    )
+    train_fraction: float = Field(0.7, gt=0, lt=1)
+    validation_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    seed: StrictInt = Field(42, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> "SplitSettings":
+        total = self.train_fraction + self.validation_fraction + self.test_fraction
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"train_fraction + validation_fraction + test_fraction is {total:g}, not allowed: they must sum to 1"
+            )
+        return self
+
+
+class ProblemSettings(Strict):
+    """What the use case's pipeline predicts, from which columns, and what a registrable model must reach."""
+
+    problem_type: Literal["binary", "multiclass", "regression"] = Field(
+        description="binary, multiclass or regression: decides the AutoML problem type, the XGBoost objective, the "
+        "evaluation and the metrics a quality gate may read."
+    )
+    target: ColumnName = Field(description="The column the model predicts.")
+    features: list[ColumnName] = Field(
+        default_factory=list, max_length=500,
+        description="Model inputs in order; empty means every column but target, id, time, key, context and exclude.",
+    )
+    exclude: list[ColumnName] = Field(default_factory=list, max_length=500, description="Columns never used as features.")
+    id_column: ColumnName | None = Field(None, description="Row identity; never a model input.")
+    time_column: ColumnName | None = Field(None, description="Event time; the ordered split needs it.")
+    key_column: ColumnName | None = Field(None, description="Grouping key (customer, product); the by_key split needs it.")
+    context: list[ColumnName] = Field(
+        default_factory=list, max_length=50, description="Columns kept with the test rows for bias analysis, never model inputs."
+    )
+    positive_label: ClassLabel = Field("1", description="Positive class of a binary problem.")
+    classes: list[ClassLabel] = Field(default_factory=list, max_length=100, description="Class labels of a multiclass problem (at least 3).")
+    facets: list[BiasFacet] = Field(default_factory=list, max_length=10, description="Sensitive facets analysed for bias.")
+    objective: str | None = Field(
+        None,
+        description="Autopilot objective metric. binary: "
+        + ", ".join(problem_module.AUTOML_OBJECTIVES["binary"]) + "; multiclass: "
+        + ", ".join(problem_module.AUTOML_OBJECTIVES["multiclass"]) + "; regression: "
+        + ", ".join(problem_module.AUTOML_OBJECTIVES["regression"]) + " (unset: AUC, F1macro, RMSE).",
+    )
+    quality_gate: QualityGate | None = Field(
+        None, description="Unset: auc >= 0.8 (binary), weighted_f1 >= 0.7 (multiclass), r2 >= 0.6 (regression)."
+    )
+    split: SplitSettings = SplitSettings()
+    input_layout: Literal["table", "transactions_and_customers"] = Field(
+        "table", description="table: every *.csv under the data prefix, one header each; transactions_and_customers: "
+        "the fraud example's two tables, joined."
+    )
+    data_prefix: DataPrefix | None = Field(
+        None, description="Where the pipeline reads its data in the team bucket; default pipeline/data/<use case>/."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_the_problem_type(cls, data: Any) -> Any:
+        """Objective, quality gate and split mode default by problem type (only when the type itself is valid)."""
+        if not isinstance(data, dict) or data.get("problem_type") not in DEFAULT_OBJECTIVES:
+            return data
+        problem_type = data["problem_type"]
+        data = dict(data)
+        if data.get("objective") is None:
+            data["objective"] = DEFAULT_OBJECTIVES[problem_type]
+        if data.get("quality_gate") is None:
+            metric, threshold = DEFAULT_QUALITY_GATES[problem_type]
+            data["quality_gate"] = {"metric": metric, "threshold": threshold}
+        split = data.get("split")
+        if split is None or (isinstance(split, dict) and split.get("mode") is None):
+            split = dict(split or {})
+            split["mode"] = "random" if problem_type == "regression" else "stratified"
+            data["split"] = split
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProblemSettings":
+        problems = []
+        problem_type = self.problem_type
+        objectives = problem_module.AUTOML_OBJECTIVES[problem_type]
+        if self.objective not in objectives:
+            problems.append(
+                f"objective {self.objective!r} is not allowed for problem_type {problem_type!r}: "
+                f"use one of {', '.join(objectives)}"
+            )
+        metrics = problem_module.QUALITY_METRICS[problem_type]
+        if self.quality_gate.metric not in metrics:
+            problems.append(
+                f"quality_gate.metric {self.quality_gate.metric!r} is not allowed for problem_type {problem_type!r}: "
+                f"use one of {', '.join(metrics)}"
+            )
+        gate = self.quality_gate
+        direction = metrics.get(gate.metric)
+        if direction == "min" and gate.threshold < 0:
+            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for {gate.metric}: it must be >= 0")
+        if gate.metric != "r2" and direction == "max" and not 0 <= gate.threshold <= 1:
+            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for {gate.metric}: it must be in [0, 1]")
+        if gate.metric == "r2" and gate.threshold > 1:
+            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for r2: it must be <= 1")
+        if problem_type == "multiclass" and len(self.classes) < 3:
+            problems.append(
+                f"classes {self.classes} is not allowed for problem_type 'multiclass': list at least 3 class labels"
+            )
+        if problem_type != "multiclass" and self.classes:
+            problems.append(f"classes {self.classes} is only allowed for problem_type 'multiclass'")
+        if len(set(self.classes)) != len(self.classes):
+            problems.append(f"classes {self.classes} has duplicates")
+        roles = {}
+        for role in ("target", "id_column", "time_column", "key_column"):
+            column = getattr(self, role)
+            if column is None:
+                continue
+            if column in roles:
+                problems.append(f"{role} {column!r} is not allowed: it is already the {roles[column]}")
+            roles[column] = role
+        for field_name in ("features", "exclude", "context"):
+            values = getattr(self, field_name)
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                problems.append(f"{field_name} has duplicate column(s) {duplicates}")
+            clash = [v for v in values if v in roles]
+            if clash:
+                problems.append(f"{field_name} {clash} is not allowed: already the {roles[clash[0]]}")
+        overlap = sorted(set(self.features) & set(self.context))
+        if overlap:
+            problems.append(f"context {overlap} is not allowed: these columns are also features")
+        if self.features and self.exclude:
+            problems.append("exclude is only allowed when features is empty ('all but' the excluded columns)")
+        for index, facet in enumerate(self.facets):
+            where = f"facets[{index}].name {facet.name!r}"
+            if facet.name in roles:
+                problems.append(f"{where} is not allowed: it is the {roles[facet.name]}")
+            if self.features and facet.name not in self.features and facet.name not in self.context:
+                problems.append(
+                    f"{where} is not among the columns: use one of the features or context columns "
+                    f"({', '.join(self.features + self.context)})"
+                )
+            if facet.name in self.exclude:
+                problems.append(f"{where} is not allowed: it is excluded; list it under context to analyse it")
+        if problems:
+            raise ValueError("; ".join(problems))
+        allowed = self.to_problem().allowed_split_modes()
+        if self.split.mode not in allowed:
+            needs = {"ordered": "time_column", "by_key": "key_column", "stratified": "a classification problem_type"}
+            problems.append(
+                f"split.mode {self.split.mode!r} is not allowed here: it needs {needs[self.split.mode]}; "
+                f"this problem allows {', '.join(allowed)}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_problem(self) -> "problem_module.Problem":
+        """The problem as the pipeline definition and its step scripts see it."""
+        return problem_module.Problem(
+            problem_type=self.problem_type, target=self.target, features=tuple(self.features),
+            exclude=tuple(self.exclude), id_column=self.id_column or "", time_column=self.time_column or "",
+            key_column=self.key_column or "", context=tuple(self.context), positive_label=self.positive_label,
+            classes=tuple(self.classes), input_layout=self.input_layout,
+            facets=tuple(problem_module.Facet(f.name, tuple(f.values)) for f in self.facets),
+        )
+
+
+def _fraud_problem() -> ProblemSettings:
+    fraud = problem_module.FRAUD
+    return ProblemSettings(
+        problem_type=fraud.problem_type, target=fraud.target, features=list(fraud.features),
+        time_column=fraud.time_column, key_column=fraud.key_column, context=list(fraud.context),
+        positive_label=fraud.positive_label, input_layout=fraud.input_layout,
+        facets=[BiasFacet(name=f.name, values=list(f.values)) for f in fraud.facets],
+    )
+
+
 class UseCase(Strict):
-    """One model package group in the registry, with its endpoint."""
+    """One model package group in the registry, with its endpoint and its experiment pipeline."""
 
     name: UseCaseName
     description: str = Field("", max_length=1000, description="Registry group description (fixed after first deploy).")
     endpoint: EndpointSettings = EndpointSettings()
+    problem: ProblemSettings = Field(
+        default_factory=_fraud_problem,
+        description="The pipeline's problem; without it, the fraud-detection example's problem.",
+    )
+
+    def pipeline_spec(self) -> "definition_module.PipelineSpec":
+        """What the use case's pipeline definition is built from."""
+        problem = self.problem
+        split = problem.split
+        return definition_module.PipelineSpec(
+            problem=problem.to_problem(),
+            objective=problem.objective,
+            quality_metric=problem.quality_gate.metric,
+            quality_threshold=float(problem.quality_gate.threshold),
+            split_mode=split.mode,
+            fractions=(split.train_fraction, split.validation_fraction, split.test_fraction),
+            split_seed=split.seed,
+            data_prefix=problem.data_prefix or f"{definition_module.DATA_ROOT}/{self.name}/",
+            title=self.description or self.name,
+        )
 
 
 # `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).

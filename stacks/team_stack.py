@@ -272,6 +272,7 @@ class TeamStack(Stack):
                 kms_key=key,
                 team_name=team.name,
                 platform_prefix=self.prefix,
+                spec=use_case.pipeline_spec(),
             )
             for use_case in team.use_cases
             for group in [self.model_package_groups[use_case.name]]

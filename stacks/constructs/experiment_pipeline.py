@@ -78,7 +78,7 @@ def default_region_images() -> dict:
 
 
 class ExperimentPipeline(Construct):
-    """``AWS::SageMaker::Pipeline`` running the fraud-detection experiment, plus its uploaded scripts.
+    """``AWS::SageMaker::Pipeline`` running one use case's experiment (``spec``), plus its uploaded scripts.
 
     Attributes: ``pipeline`` (the ``CfnPipeline``), ``code_deployment`` (the ``BucketDeployment``),
     ``image_mapping`` (the ``CfnMapping``, or None when the region is concrete).
@@ -96,8 +96,8 @@ class ExperimentPipeline(Construct):
         kms_key: kms.IKey,
         team_name: str,
         platform_prefix: str,
+        spec: definition.PipelineSpec = definition.FRAUD_SPEC,
         region_images: dict | None = None,
-        description: str = "Fraud-detection experiment: split, AutoML or XGBoost, evaluation, Clarify, registration",
     ) -> None:
         super().__init__(scope, construct_id)
         table = region_images if region_images is not None else default_region_images()
@@ -151,8 +151,13 @@ class ExperimentPipeline(Construct):
             self,
             "Pipeline",
             pipeline_name=pipeline_name,
-            pipeline_description=description,
+            pipeline_description=(
+                f"{spec.title[:200]}: {spec.problem.problem_type} on {spec.problem.target}; split, AutoML or XGBoost, "
+                f"evaluation ({spec.quality_metric}), bias and explanations, registration"
+            ),
             role_arn=execution_role.role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Fn.sub(definition.definition_json(), variables)},
+            pipeline_definition={"PipelineDefinitionBody": Fn.sub(
+                definition.definition_json(definition.build_definition(spec)), variables
+            )},
         )
         self.pipeline.node.add_dependency(self.code_deployment)

@@ -133,7 +133,7 @@ def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     for need in actions["iam:PassRole"]:
         assert need.request.context_value("iam:PassedToService") == "sagemaker.amazonaws.com"
     reads = [n.request.resource for n in actions["s3:GetObject"]]
-    assert any(r.endswith("/pipeline/code/pipeline_code*") for r in reads), "S3Prefix inputs are read as <prefix>*"
+    assert any(r.endswith("/pipeline/code/pipeline_code/*") for r in reads), "S3Prefix inputs are read as <prefix>*"
 
 
 def test_clarify_shadow_endpoint_is_named_by_the_clarify_config_step(world):

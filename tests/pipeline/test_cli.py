@@ -12,8 +12,10 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from pipeline_code import cli
-from pipeline_code.definition import definition_json, render
+from pipeline_code.definition import build_definition, definition_json, render
 from pipeline_code.images import region_images
+from stacks.config import load_config
+from tests.conftest import EXAMPLE_CONFIG
 
 REGION = "eu-west-1"
 GROUP = "mlp-fraud-fraud-detection"
@@ -134,11 +136,40 @@ def test_follow_prints_each_status_change_until_the_end():
     assert lines[-1] == "[Failed] 2/2 steps finished"
 
 
-def test_upload_data_puts_both_tables_where_the_pipeline_reads(session):
+USE_CASES = [u for t in load_config(EXAMPLE_CONFIG).teams for u in t.use_cases]
+
+
+@pytest.mark.parametrize("use_case", USE_CASES, ids=lambda u: u.name)
+def test_upload_data_puts_the_example_where_its_pipeline_reads(session, use_case):
     s3 = session.client("s3")
     s3.create_bucket(Bucket="team", CreateBucketConfiguration={"LocationConstraint": REGION})
-    assert cli.main(["upload-data", "--bucket", "team", "--rows", "500"], session=session) == 0
-    default_uri = json.loads(definition_json())["Parameters"][0]["DefaultValue"]
+    assert cli.main(["upload-data", "--bucket", "team", "--use-case", use_case.name, "--rows", "300"],
+                    session=session) == 0
+    default_uri = json.loads(definition_json(build_definition(use_case.pipeline_spec())))["Parameters"][0]["DefaultValue"]
+    prefix = default_uri.removeprefix("s3://${BucketName}/")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="team")["Contents"]}
-    assert keys == {"pipeline/data/raw/customers.csv", "pipeline/data/raw/transactions.csv"}
-    assert default_uri == "s3://${BucketName}/pipeline/data/raw"
+    expected = {"fraud-detection": {"customers.csv", "transactions.csv"}, "churn-propensity": {"churn.csv"},
+                "price-elasticity": {"prices.csv"}}[use_case.name]
+    assert keys == {f"{prefix}{name}" for name in expected}
+    assert prefix == f"pipeline/data/{use_case.name}/"
+
+
+def test_upload_data_refuses_an_unknown_example(session, capsys):
+    session.client("s3").create_bucket(Bucket="team", CreateBucketConfiguration={"LocationConstraint": REGION})
+    assert cli.main(["upload-data", "--bucket", "team", "--use-case", "my-model"], session=session) == 2
+    assert "no example data for use case 'my-model'" in capsys.readouterr().err
+
+
+def test_start_checks_parameters_against_the_deployed_definition(session):
+    client = session.client("sagemaker")
+    price = next(u for u in USE_CASES if u.name == "price-elasticity")
+    body = render(definition_json(build_definition(price.pipeline_spec())), {
+        "TeamName": "pricing", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-pricing", "BucketName": "b",
+        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **region_images(REGION)})
+    client.create_pipeline(PipelineName="prices", PipelineDefinition=body, RoleArn=ROLE)
+    declared = cli.declared_parameters(client, "prices")
+    assert declared["QualityThreshold"] == ("Float", 0.5)
+    assert "DecisionThreshold" not in declared, "a regression pipeline has no decision threshold"
+    with pytest.raises(cli.CliError, match="unknown parameter 'DecisionThreshold'"):
+        cli.parse_parameters(["DecisionThreshold=0.3"], declared)
+    assert cli.parse_parameters(["QualityThreshold=0.7"], declared) == {"QualityThreshold": "0.7"}

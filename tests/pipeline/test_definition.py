@@ -10,6 +10,7 @@ import pytest
 
 from pipeline_code import definition
 from pipeline_code.images import IMAGES, region_images
+from pipeline_code.problem import Facet, Problem
 from tests.pipeline import definition_rules as rules
 
 EXPRESSION = {
@@ -148,9 +149,32 @@ SageMaker accepts today (see docs/pipeline.md, "Definition checks"); step Argume
 API model by ``definition_rules``."""
 
 
+def example_specs() -> dict:
+    from stacks.config import load_config
+    from tests.conftest import EXAMPLE_CONFIG
+
+    specs = {u.name: u.pipeline_spec() for t in load_config(EXAMPLE_CONFIG).teams for u in t.use_cases}
+    specs["multiclass (no example)"] = definition.PipelineSpec(
+        problem=Problem(problem_type="multiclass", target="segment", classes=("gold", "silver", "bronze"),
+                        positive_label="gold", key_column="customer", input_layout="table",
+                        facets=(Facet("region", ("north",)),), context=("region",)),
+        objective="F1macro", quality_metric="weighted_f1", quality_threshold=0.6, split_mode="by_key",
+        data_prefix="pipeline/data/segments/", title="Customer segments",
+    )
+    return specs
+
+
+SPECS = example_specs()
+
+
+@pytest.fixture(scope="module", params=sorted(SPECS))
+def spec(request) -> definition.PipelineSpec:
+    return SPECS[request.param]
+
+
 @pytest.fixture(scope="module")
-def built():
-    return definition.build_definition()
+def built(spec):
+    return definition.build_definition(spec)
 
 
 def step_named(built_definition, name):
@@ -175,10 +199,10 @@ def test_graph_is_acyclic_with_unique_names_and_no_cross_branch_references(built
 
 def test_every_declared_parameter_is_used(built):
     used = {p.split(".", 1)[1] for p in rules.gets(built) if p.startswith("Parameters.")}
-    assert used == set(definition.PARAMETER_NAMES)
+    assert used == {p["Name"] for p in built["Parameters"]}
 
 
-def test_each_branch_ends_in_register_or_fail(built):
+def test_each_branch_ends_in_register_or_fail(built, spec):
     for prefix in definition.TRAINING_PATHS:
         check = step_named(built, f"{prefix}CheckQuality")
         assert [s["Type"] for s in check["Arguments"]["IfSteps"]] == ["RegisterModel"]
@@ -189,8 +213,36 @@ def test_each_branch_ends_in_register_or_fail(built):
         assert set(register["ModelMetrics"]) == {"ModelQuality", "Bias", "Explainability"}
         assert register["MetadataProperties"] == {"GeneratedBy": {"Get": "Execution.PipelineExecutionArn"}}
         condition = check["Arguments"]["Conditions"][0]
-        assert condition["RightValue"] == {"Get": "Parameters.MinimumTestAUC"}
-        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == definition.QUALITY_METRIC_PATH
+        assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
+        assert condition["LeftValue"]["Std:JsonGet"]["Path"] == spec.quality_metric_path
+        assert condition["Type"] == ("GreaterThanOrEqualTo" if spec.higher_is_better else "LessThanOrEqualTo")
+
+
+def test_every_s3_input_of_a_step_output_reads_that_folder_only(built):
+    """An S3Prefix input takes every key starting with its URI: a folder URI must end in '/'."""
+    def uri_values(step):
+        arguments = step["Arguments"]
+        for item in arguments.get("ProcessingInputs", []):
+            yield item["InputName"], item["S3Input"]["S3Uri"]
+        for channel in arguments.get("InputDataConfig", []) + arguments.get("TrainingJobDefinition", {}).get(
+                "InputDataConfig", []):
+            yield channel.get("ChannelName", channel.get("ChannelType")), channel["DataSource"]["S3DataSource"]["S3Uri"]
+        if "TransformInput" in arguments:
+            yield "transform", arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+
+    checked = 0
+    for step, _ in rules.all_steps(built["Steps"]):
+        for name, uri in uri_values(step):
+            checked += 1
+            where = f"{step['Name']} input {name}"
+            if isinstance(uri, str):
+                assert uri.endswith("/"), f"{where}: {uri!r} also matches sibling prefixes"
+            elif uri == {"Get": "Parameters.InputDataUri"}:
+                default = next(p["DefaultValue"] for p in built["Parameters"] if p["Name"] == "InputDataUri")
+                assert default.endswith("/"), f"{where}: default {default!r} also matches sibling prefixes"
+            else:
+                assert "Std:Join" in uri and uri["Std:Join"]["Values"][-1] == "", f"{where}: {uri} is not a folder"
+    assert checked >= 15
 
 
 def test_automl_runs_in_ensembling_mode_on_train_and_validation(built):
@@ -213,7 +265,8 @@ def test_clarify_reads_a_config_built_at_run_time(built):
     for prefix in definition.TRAINING_PATHS:
         clarify = step_named(built, f"{prefix}Clarify")["Arguments"]
         config_input = next(i for i in clarify["ProcessingInputs"] if i["InputName"] == "analysis_config")
-        assert config_input["S3Input"]["S3Uri"] == definition.processing_output(f"{prefix}ClarifyConfig", "config")
+        assert config_input["S3Input"]["S3Uri"] == definition.folder(
+            definition.processing_output(f"{prefix}ClarifyConfig", "config"))
         assert clarify["AppSpecification"] == {"ImageUri": "${ClarifyImage}"}
 
 
@@ -304,18 +357,20 @@ def test_every_image_placeholder_is_used():
     assert {image.placeholder for image in IMAGES} <= definition.placeholders_in(text)
 
 
-def test_parameter_defaults_have_their_declared_types():
+def test_parameter_defaults_have_their_declared_types(spec):
     python_types = {"String": str, "Integer": int, "Float": float}
-    for name, kind, default, _ in definition.PARAMETERS:
+    for name, kind, default, _ in definition.parameters(spec):
         assert isinstance(default, python_types[kind]) and not isinstance(default, bool), name
-    fractions = [d for n, _, d, _ in definition.PARAMETERS if n.endswith("Fraction")]
+    fractions = [d for n, _, d, _ in definition.parameters(spec) if n.endswith("Fraction")]
     assert sum(fractions) == pytest.approx(1.0)
 
 
-def test_docs_list_every_parameter_with_its_default():
+def test_docs_show_each_example_use_cases_parameters():
     from pathlib import Path
 
+    from tools.pipeline_doc import parameter_table
+
     docs = (Path(__file__).resolve().parents[2] / "docs" / "pipeline.md").read_text()
-    for name, kind, default, _ in definition.PARAMETERS:
-        shown = "s3://<team bucket>/pipeline/data/raw" if name == "InputDataUri" else default
-        assert f"| `{name}` | {kind} | `{shown}` |" in docs, name
+    for name, spec in SPECS.items():
+        if "no example" not in name:
+            assert parameter_table(name, spec) in docs, f"run `make schema` to refresh docs/pipeline.md ({name})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from sklearn.metrics import (
 
 from pipeline_code import evaluate
 from pipeline_code.columns import LABEL
+from pipeline_code.problem import FRAUD, Problem
 
 
 def scored(rows: int, seed: int = 0):
@@ -83,7 +85,9 @@ def test_label_and_probability_lines_become_positive_scores():
         (["0.1"], "label_and_probability", "expected 2 fields"),
         (["abc"], "probability", "prediction line 1"),
         (["1.5"], "probability", "must lie in [0, 1]"),
-        (["0.5"], "json", "unknown prediction format"),
+        (["0.5"], "json", "carries no positive-class score"),
+        (['1,0.9,"[0.1, 0.9]"'], "automl_classification", "expected 4 fields"),
+        (['1,0.9,"[0.1, 0.9]","[\'yes\', \'no\']"'], "automl_classification", "must list the positive label"),
     ],
 )
 def test_malformed_predictions_are_rejected(lines, prediction_format, message):
@@ -116,7 +120,8 @@ def test_cli_writes_evaluation_json(tmp_path):
     labels, scores = scored(300, seed=3)
     write_case(tmp_path, labels, [f"{s:.6f}" for s in scores])
     code = evaluate.main(["--test-dir", str(tmp_path / "test"), "--predictions-dir", str(tmp_path / "predictions"),
-                          "--output-dir", str(tmp_path / "out"), "--prediction-format", "probability"])
+                          "--output-dir", str(tmp_path / "out"), "--prediction-format", "probability",
+                          *FRAUD.to_arguments()])
     assert code == 0
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert report["binary_classification_metrics"]["auc"]["value"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-5)
@@ -126,6 +131,83 @@ def test_cli_writes_evaluation_json(tmp_path):
 def test_cli_reports_row_count_mismatch(tmp_path, capsys):
     write_case(tmp_path, [0, 1, 0], ["0.1", "0.9"])
     code = evaluate.main(["--test-dir", str(tmp_path / "test"), "--predictions-dir", str(tmp_path / "predictions"),
-                          "--output-dir", str(tmp_path / "out")])
+                          "--output-dir", str(tmp_path / "out"), "--prediction-format", "probability",
+                          *FRAUD.to_arguments()])
     assert code == 2
-    assert "3 labels but 2 predictions" in capsys.readouterr().err
+    assert "3 test rows but 2 prediction lines" in capsys.readouterr().err
+
+
+def test_automl_scores_are_read_by_the_positive_labels_position():
+    lines = ['1,0.9,"[0.1, 0.9]","[\'0\', \'1\']"', '0,0.7,"[0.3, 0.7]","[\'1\', \'0\']"']
+    assert evaluate.positive_scores(lines, "automl_classification") == pytest.approx([0.9, 0.3])
+
+
+def test_ensemble_confidence_is_not_taken_for_the_positive_score():
+    """An ensemble's ``probability`` is of the predicted label: 0.8 for a predicted 0 is a 0.2 fraud score."""
+    lines = ['0,0.8,"[0.8, 0.2]","[\'0\', \'1\']"']
+    assert evaluate.positive_scores(lines, "automl_classification") == pytest.approx([0.2])
+    assert evaluate.positive_scores(["0,0.8"], "label_and_probability") == pytest.approx([0.2])
+
+
+MULTICLASS = Problem(problem_type="multiclass", target="grade", classes=("a", "b", "c"), input_layout="table")
+REGRESSION = Problem(problem_type="regression", target="units", input_layout="table")
+
+
+def test_multiclass_report_has_the_registry_sections():
+    rng = np.random.default_rng(0)
+    labels = rng.choice(["a", "b", "c"], 400)
+    predicted = np.where(rng.random(400) < 0.8, labels, "a")
+    report = evaluate.multiclass_report(labels, predicted, ("a", "b", "c"))
+    metrics = report["multiclass_classification_metrics"]
+    assert metrics["accuracy"]["value"] == pytest.approx(np.mean(labels == predicted))
+    assert isinstance(metrics["weighted_f1"]["standard_deviation"], float)
+    assert sum(sum(row.values()) for row in metrics["confusion_matrix"].values()) == 400
+    assert metrics["confusion_matrix"]["b"]["b"] == int(np.sum((labels == "b") & (predicted == "b")))
+
+
+def test_regression_report_matches_its_definitions():
+    labels = np.array([1.0, 2.0, 3.0, 4.0])
+    predicted = np.array([1.5, 2.0, 2.0, 5.0])
+    metrics = evaluate.regression_report(labels, predicted)["regression_metrics"]
+    assert metrics["mae"]["value"] == pytest.approx(0.625)
+    assert metrics["mse"]["value"] == pytest.approx(0.5625)
+    assert metrics["rmse"]["value"] == pytest.approx(0.75)
+    assert metrics["r2"]["value"] == pytest.approx(1 - 2.25 / 5.0)
+    assert metrics["r2"]["standard_deviation"] == "NaN", "fewer than 200 rows"
+
+
+@pytest.mark.parametrize(("problem", "column", "labels", "lines", "section", "metric"), [
+    (MULTICLASS, "grade", ["a", "b", "c", "a"], ["0", "1", "2", "1"], "multiclass_classification_metrics", "accuracy"),
+    (MULTICLASS, "grade", ["a", "b", "c", "a"], ['a,0.9,"[0.9, 0.05, 0.05]","[\'a\', \'b\', \'c\']"'] * 4,
+     "multiclass_classification_metrics", "accuracy"),
+    (REGRESSION, "units", [3, 5, 7, 9], ["3", "5", "8", "9"], "regression_metrics", "r2"),
+])
+def test_cli_scores_every_problem_type(tmp_path, problem, column, labels, lines, section, metric):
+    (tmp_path / "test").mkdir()
+    pd.DataFrame({column: labels, "x": range(len(labels))}).to_csv(tmp_path / "test" / "test.csv", index=False)
+    (tmp_path / "predictions").mkdir()
+    (tmp_path / "predictions" / "test_features.csv.out").write_text("\n".join(lines) + "\n")
+    prediction_format = "value" if problem is REGRESSION else ("class_index" if lines[0] == "0" else "automl_classification")
+    code = evaluate.main(["--test-dir", str(tmp_path / "test"), "--predictions-dir", str(tmp_path / "predictions"),
+                          "--output-dir", str(tmp_path / "out"), "--prediction-format", prediction_format,
+                          "--quality-metric", metric, *problem.to_arguments()])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert set(report) == {"version", "dataset", section}
+    expected = {"class_index": 0.75, "automl_classification": 0.5, "value": 1 - 1 / 20}[prediction_format]
+    assert report[section][metric]["value"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("problem", "lines", "prediction_format", "message"), [
+    (MULTICLASS, ["3"], "class_index", "class index in [0, 3)"),
+    (MULTICLASS, ["0.4"], "class_index", "class index"),
+    (MULTICLASS, ['z,0.9,"[1.0]","[\'z\']"'], "automl_classification", "not among the classes"),
+    (REGRESSION, ["nan"], "value", "finite numbers"),
+    (REGRESSION, ["1"], "probability", "needs prediction format 'value'"),
+])
+def test_predictions_that_do_not_fit_the_problem_are_refused(problem, lines, prediction_format, message):
+    with pytest.raises(evaluate.EvaluationError, match=re.escape(message)):
+        if problem is MULTICLASS:
+            evaluate.predicted_classes(lines, prediction_format, problem.classes)
+        else:
+            evaluate.predicted_values(lines, prediction_format)

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from pipeline_code import split
 from pipeline_code.columns import CONTEXT, FEATURES, KEY, LABEL, TIME
 from pipeline_code.generate import generate, write
+from pipeline_code.problem import FRAUD, Facet, Problem
+
+FRAUD_ARGUMENTS = FRAUD.to_arguments()
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -166,13 +169,13 @@ def test_oversampling_touches_train_only(tmp_path):
     raw = tmp_path / "raw"
     write(customers, transactions, raw)
     out = tmp_path / "out"
-    summary = split.run(raw, out, "stratified", (0.7, 0.15, 0.15), seed=1, oversample_ratio=0.2)
-    plain = split.run(raw, tmp_path / "plain", "stratified", (0.7, 0.15, 0.15), seed=1)
+    summary = split.run(raw, out, FRAUD, "stratified", (0.7, 0.15, 0.15), seed=1, oversample_ratio=0.2)
+    plain = split.run(raw, tmp_path / "plain", FRAUD, "stratified", (0.7, 0.15, 0.15), seed=1)
     train = pd.read_csv(out / split.OUTPUT_FILES["train"])
     assert train[LABEL].mean() >= 0.2
     assert summary["oversampled_rows"] == len(train) - plain["rows"]["train"] > 0
-    for name in ("validation", "test", "test_features"):
-        header = None if name == "test_features" else "infer"
+    for name in ("validation", "test", "transform_input", "bias_dataset"):
+        header = None if name in ("transform_input", "bias_dataset") else "infer"
         assert pd.read_csv(out / split.OUTPUT_FILES[name], header=header).equals(
             pd.read_csv(tmp_path / "plain" / split.OUTPUT_FILES[name], header=header)
         )
@@ -185,21 +188,24 @@ def test_oversampling_touches_train_only(tmp_path):
 def test_oversample_ratio_out_of_range_is_rejected():
     frame = pd.DataFrame({LABEL: [0, 1, 0]})
     with pytest.raises(split.SplitError, match="oversample ratio must be in"):
-        split.oversample_minority(frame, LABEL, 1.0, seed=0)
+        split.oversample_minority(frame, (frame[LABEL] == 1).to_numpy(), 1.0, seed=0)
 
 
 def test_cli_writes_every_output_with_the_documented_columns(tmp_path):
     customers, transactions = generate(2000, seed=9)
     write(customers, transactions, tmp_path / "raw")
     code = split.main(["--input-dir", str(tmp_path / "raw"), "--output-dir", str(tmp_path / "out"),
-                       "--mode", "by_key", "--seed", "3"])
+                       "--mode", "by_key", "--seed", "3", *FRAUD_ARGUMENTS])
     assert code == 0
     out = tmp_path / "out"
     for relative in split.OUTPUT_FILES.values():
         assert (out / relative).is_file(), relative
     assert list(pd.read_csv(out / split.OUTPUT_FILES["train"]).columns) == list(FEATURES) + [LABEL]
     assert list(pd.read_csv(out / split.OUTPUT_FILES["test"]).columns) == [LABEL] + list(FEATURES) + list(CONTEXT)
-    assert pd.read_csv(out / split.OUTPUT_FILES["test_features"], header=None).shape[1] == len(FEATURES)
+    assert pd.read_csv(out / split.OUTPUT_FILES["transform_input"], header=None).shape[1] == len(FEATURES)
+    test = pd.read_csv(out / split.OUTPUT_FILES["test"])
+    bias_rows = pd.read_csv(out / split.OUTPUT_FILES["bias_dataset"], header=None, names=list(test.columns))
+    assert bias_rows.equals(test), "the bias dataset is the test file without its header row"
     xgb = pd.read_csv(out / split.OUTPUT_FILES["xgboost_train"], header=None)
     assert set(xgb[0].unique()) <= {0, 1} and xgb.shape[1] == len(FEATURES) + 1
     summary = json.loads((out / split.OUTPUT_FILES["summary"]).read_text())
@@ -211,11 +217,88 @@ def test_cli_reports_bad_parameters_on_stderr(tmp_path, capsys):
     customers, transactions = generate(500, seed=1)
     write(customers, transactions, tmp_path / "raw")
     code = split.main(["--input-dir", str(tmp_path / "raw"), "--output-dir", str(tmp_path / "out"),
-                       "--train-fraction", "0.9"])
+                       "--train-fraction", "0.9", *FRAUD_ARGUMENTS])
     assert code == 2
     assert "fractions must sum to 1" in capsys.readouterr().err
 
 
 def test_missing_input_files_are_named(tmp_path):
     with pytest.raises(split.SplitError, match="transactions.csv not found"):
-        split.run(tmp_path, tmp_path / "out", "random", (0.6, 0.2, 0.2), seed=0)
+        split.run(tmp_path, tmp_path / "out", FRAUD, "random", (0.6, 0.2, 0.2), seed=0)
+
+
+def test_no_output_name_is_a_prefix_of_another():
+    folders = [relative.split("/")[0] for relative in split.OUTPUT_FILES.values()]
+    assert len(set(folders)) == len(folders)
+    clashes = [(a, b) for a in folders for b in folders if a != b and b.startswith(a)]
+    assert clashes == [], f"S3Prefix inputs of {clashes} would read each other's files"
+
+
+def table_problem(**changes) -> Problem:
+    base = Problem(problem_type="multiclass", target="grade", key_column="account", time_column="day",
+                   context=("region",), classes=("a", "b", "c"), input_layout="table",
+                   facets=(Facet("region", ("north",)),))
+    return base.replace(**changes)
+
+
+def write_table(folder, rows: int = 300, seed: int = 0, files: int = 2):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "account": rng.integers(0, 40, rows), "day": np.arange(rows), "x1": rng.normal(size=rows),
+        "x2": rng.normal(size=rows), "region": rng.choice(["north", "south"], rows),
+        "grade": rng.choice(["a", "b", "c"], rows),
+    })
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, part in enumerate(np.array_split(frame, files)):
+        part.to_csv(folder / f"part-{index}.csv", index=False)
+    return frame
+
+
+def test_table_layout_reads_every_csv_and_encodes_classes_for_xgboost(tmp_path):
+    frame = write_table(tmp_path / "raw")
+    summary = split.run(tmp_path / "raw", tmp_path / "out", table_problem(), "by_key", (0.6, 0.2, 0.2), seed=0)
+    assert sum(summary["rows"].values()) == len(frame), "rows of both files"
+    assert summary["features"] == ["x1", "x2"], "all but target, key, time and context"
+    train = pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES["train"])
+    assert list(train.columns) == ["x1", "x2", "grade"]
+    xgb = pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES["xgboost_train"], header=None)
+    assert list(xgb[0]) == [("a", "b", "c").index(g) for g in train["grade"]]
+    test = pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES["test"])
+    assert list(test.columns) == ["grade", "x1", "x2", "region"]
+    accounts = [set(frame.loc[frame["x1"].isin(pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES[n])["x1"]), "account"])
+                for n in ("train", "validation", "test")]
+    assert not (accounts[0] & accounts[1] or accounts[0] & accounts[2] or accounts[1] & accounts[2])
+
+
+def test_regression_targets_stay_numbers(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"day": np.arange(200), "x": rng.normal(size=200), "y": rng.normal(size=200) * 10})
+    (tmp_path / "raw").mkdir()
+    frame.to_csv(tmp_path / "raw" / "data.csv", index=False)
+    problem = Problem(problem_type="regression", target="y", time_column="day", input_layout="table")
+    summary = split.run(tmp_path / "raw", tmp_path / "out", problem, "ordered", (0.7, 0.15, 0.15), seed=0)
+    xgb = pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES["xgboost_train"], header=None)
+    assert np.allclose(xgb[0], pd.read_csv(tmp_path / "out" / split.OUTPUT_FILES["train"])["y"])
+    assert set(summary["labels"]["test"]) == {"mean", "min", "max"}
+
+
+@pytest.mark.parametrize(("problem", "mode", "message"), [
+    (table_problem(time_column=""), "ordered", "mode 'ordered' is not allowed for this problem"),
+    (table_problem(key_column=""), "by_key", "mode 'by_key' is not allowed"),
+    (Problem(problem_type="regression", target="x1", input_layout="table"), "stratified", "stratified"),
+    (table_problem(classes=("a", "b", "z")), "random", "value(s) ['c'] that are not among the classes"),
+    (table_problem(features=("x1", "x9")), "random", "feature column(s) ['x9'] are not in the data"),
+    (table_problem(facets=(Facet("segment", ("x",)),)), "random", "facet 'segment' is not a column of the data"),
+])
+def test_problems_the_data_cannot_honour_are_named(tmp_path, problem, mode, message):
+    write_table(tmp_path / "raw")
+    with pytest.raises((split.SplitError, ValueError)) as error:
+        split.run(tmp_path / "raw", tmp_path / "out", problem, mode, (0.6, 0.2, 0.2), seed=0)
+    assert message in str(error.value)
+
+
+def test_table_files_with_different_headers_are_refused(tmp_path):
+    write_table(tmp_path / "raw", files=1)
+    pd.DataFrame({"account": [1], "grade": ["a"]}).to_csv(tmp_path / "raw" / "z-extra.csv", index=False)
+    with pytest.raises(split.SplitError, match="every input file needs the same header"):
+        split.run(tmp_path / "raw", tmp_path / "out", table_problem(), "random", (0.6, 0.2, 0.2), seed=0)

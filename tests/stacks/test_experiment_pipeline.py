@@ -132,7 +132,7 @@ def test_code_prefix_is_where_the_processing_steps_read(templates):
         for item in step["Arguments"]["ProcessingInputs"]
         if item["InputName"] == "code"
     }
-    assert code_uris == {f"s3://${{BucketName}}/{CODE_KEY_PREFIX}"}
+    assert code_uris == {f"s3://${{BucketName}}/{CODE_KEY_PREFIX}/"}, "the code input reads the uploaded folder, no sibling prefix"
 
 
 def test_construct_grants_nothing_to_the_execution_role(templates):
