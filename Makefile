@@ -54,8 +54,9 @@ bench: install
 quotas: install
 	$(PY) -m tools.quota_report -c $(CONFIG)
 
+USE_CASE ?= fraud-detection
 local-run: install
-	$(PY) -m pipeline_code.local_run --out out/local-run
+	$(PY) -m tools.local_run --config $(CONFIG) --use-case $(USE_CASE) --out out/local-run/$(USE_CASE)
 
 schema: install
 	$(PY) -m tools.export_schema
