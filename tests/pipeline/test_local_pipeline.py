@@ -131,6 +131,33 @@ def test_json_get_reads_the_property_file_and_conditions_compare_it(s3):
     assert made.condition({"Type": "LessThanOrEqualTo", "LeftValue": read, "RightValue": 0.5}) is False
 
 
+def test_a_processing_step_runs_the_uploaded_code_from_a_relative_workdir(s3, tmp_path, monkeypatch):
+    """Inputs, arguments and PYTHONPATH are remapped under the step's folder, whatever the working directory."""
+    from tools.pipeline_runtime import run_pipeline
+
+    s3.upload_folder(ROOT / "pipeline_code", "code/pipeline_code/", exclude=("__pycache__", "*.pyc"))
+    step = {"Name": "Generate", "Type": "Processing", "Arguments": {
+        "AppSpecification": {"ImageUri": "sklearn-image",
+                             "ContainerEntrypoint": ["python3", "-m", "pipeline_code.churn_data"],
+                             "ContainerArguments": ["--out", "/opt/ml/processing/output/data",
+                                                    "--rows", {"Std:Join": {"On": "", "Values": [
+                                                        {"Get": "Parameters.Rows"}]}}]},
+        "Environment": {"PYTHONPATH": "/opt/ml/processing/code"},
+        "ProcessingInputs": [{"InputName": "code", "S3Input": {
+            "S3Uri": "s3://unit-bucket/code/pipeline_code/", "LocalPath": "/opt/ml/processing/code/pipeline_code",
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "data", "S3Output": {
+            "S3Uri": "s3://unit-bucket/generated", "LocalPath": "/opt/ml/processing/output/data",
+            "S3UploadMode": "EndOfJob"}}]}}}
+    definition = {"Parameters": [{"Name": "Rows", "Type": "Integer", "DefaultValue": 100}], "Steps": [step]}
+    monkeypatch.chdir(tmp_path)
+    result = run_pipeline(json.dumps(definition), s3=s3, images={}, parameters={"Rows": "60"}, workdir=Path("run"))
+    assert result.status == "Succeeded", result.summary()
+    assert s3.keys("unit-bucket", "generated/") == ["generated/churn.csv"]
+    assert len(s3.read_text("s3://unit-bucket/generated/churn.csv").splitlines()) == 61
+    assert result.step("Generate").arguments[1] == str(tmp_path / "run/steps/Generate/opt/ml/processing/output/data")
+
+
 # --- the Clarify stand-in's contract -------------------------------------------------------------------
 
 

@@ -99,7 +99,7 @@ class Execution:
         self.definition = definition
         self.s3 = s3
         self.images = images
-        self.workdir = workdir
+        self.workdir = Path(workdir).resolve()  # the remapped paths are used from each step's own folder
         arn = f"arn:aws:sagemaker:local:000000000000:pipeline/local/execution/{execution_id}"
         self.context = Context(parameter_values(definition.get("Parameters", []), parameters), execution_id, arn,
                                lambda uri: json.loads(s3.read_text(uri)))
