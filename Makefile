@@ -14,6 +14,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 .PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@echo "Installing the Python dependencies into $(VENV)/ (first run only; takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
@@ -27,6 +28,7 @@ $(VENV_SCAN)/.installed: requirements-scan.txt constraints-scan.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "Installing the CDK CLI into node_modules/ (first run only)"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -52,7 +54,7 @@ bench: install
 	@for script in bench/*.py; do [ "$$script" = bench/synth.py ] || $(PY) "$$script"; done
 
 quotas: install
-	$(PY) -m tools.quota_report -c $(CONFIG)
+	$(PY) -m tools.quota_report -c $(CONFIG) $(if $(REGION),--region $(REGION))
 
 USE_CASE ?= fraud-detection
 local-run: install

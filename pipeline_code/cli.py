@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -208,73 +209,122 @@ def upload_data(s3_client, bucket: str, example: str, rows: int, seed: int, pref
     return uris
 
 
+def region_option(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--region`` before or after the subcommand; the later one wins."""
+    parser.add_argument("--region", default=None if top else argparse.SUPPRESS,
+                        help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION / the AWS config)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline_code.cli", description=__doc__.split("\n")[0])
-    parser.add_argument("--region", default=None, help="AWS region (default: from the environment)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    region_option(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    upload = commands.add_parser("upload-data", help="generate an example's data and upload it to the team bucket")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text,
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        region_option(sub, top=False)
+        return sub
+
+    upload = command("upload-data", "generate an example's data and upload it to the team bucket")
     upload.add_argument("--bucket", required=True, help="the team's data bucket")
     upload.add_argument("--use-case", required=True, help="use case whose pipeline reads the data")
     upload.add_argument("--example", default=None,
                         help=f"example data to generate (default: the use case's name; one of {', '.join(examples.EXAMPLES)})")
     upload.add_argument("--prefix", default=None, help=f"key prefix (default: {DATA_ROOT}/<use case>/)")
-    upload.add_argument("--rows", type=int, default=200_000, help="model rows (default: 200000)")
-    upload.add_argument("--seed", type=int, default=0, help="default: 0")
+    upload.add_argument("--rows", type=int, default=200_000, help="model rows")
+    upload.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
 
-    start_parser = commands.add_parser("start", help="start a pipeline execution")
-    start_parser.add_argument("--pipeline", required=True)
-    start_parser.add_argument("--param", action="append", default=[], metavar="Name=Value")
-    start_parser.add_argument("--display-name", default=None)
+    start_parser = command("start", "start a pipeline execution")
+    start_parser.add_argument("--pipeline", required=True, help="pipeline name (<prefix>-<team>-<use case>)")
+    start_parser.add_argument("--param", action="append", default=[], metavar="Name=Value",
+                              help="parameter value, repeatable; `parameters --pipeline P` lists them")
+    start_parser.add_argument("--display-name", default=None, help="execution display name")
     start_parser.add_argument("--follow", action="store_true", help="follow the execution until it ends")
 
-    follow_parser = commands.add_parser("follow", help="follow an execution's steps")
+    parameters_parser = command("parameters", "list the deployed pipeline's parameters with types and defaults")
+    parameters_parser.add_argument("--pipeline", required=True, help="pipeline name")
+
+    follow_parser = command("follow", "follow an execution's steps until it ends")
     follow_parser.add_argument("--execution", required=True, help="pipeline execution ARN")
-    follow_parser.add_argument("--poll-seconds", type=float, default=30.0)
+    follow_parser.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between polls")
 
-    versions_parser = commands.add_parser("versions", help="list the group's model versions")
-    versions_parser.add_argument("--group", required=True)
+    versions_parser = command("versions", "list the group's model versions, newest first")
+    versions_parser.add_argument("--group", required=True, help="model package group name")
 
-    for name, text in (("approve", "approve a model version"), ("reject", "reject a model version")):
-        decision = commands.add_parser(name, help=text)
-        decision.add_argument("--group", required=True)
-        decision.add_argument("--version", type=int, required=True)
-        decision.add_argument("--comment", required=True)
+    for name, text in (("approve", "approve a model version (its endpoint deploys)"),
+                       ("reject", "reject a model version (a serving endpoint rolls back)")):
+        decision = command(name, text)
+        decision.add_argument("--group", required=True, help="model package group name")
+        decision.add_argument("--version", type=int, required=True, help="version number (see `versions`)")
+        decision.add_argument("--comment", required=True, help="why, recorded on the version")
     return parser
 
 
-def main(argv: list | None = None, session=None) -> int:
-    args = build_parser().parse_args(argv)
-    if session is None:
-        import boto3
+def format_parameters(declared: dict) -> str:
+    rows = [f"{'parameter':<28} {'type':<8} default"]
+    rows += [f"{name:<28} {kind:<8} {default}" for name, (kind, default) in declared.items()]
+    return "\n".join(rows)
 
-        session = boto3.session.Session(region_name=args.region)
+
+def region_of(args: argparse.Namespace) -> str | None:
+    """``--region``, else ``AWS_REGION``; None lets boto3 read AWS_DEFAULT_REGION and the AWS config."""
+    return args.region or os.environ.get("AWS_REGION") or None
+
+
+def follow_until_interrupted(client, arn: str, poll_seconds: float = 30.0) -> int:
     try:
-        if args.command == "upload-data":
-            prefix = args.prefix or f"{DATA_ROOT}/{args.use_case}/"
-            example = args.example or args.use_case
-            for uri in upload_data(session.client("s3"), args.bucket, example, args.rows, args.seed, prefix):
-                print(uri)
-            return 0
-        client = session.client("sagemaker")
-        if args.command == "start":
-            declared = declared_parameters(client, args.pipeline)
-            arn = start(client, args.pipeline, parse_parameters(args.param, declared), args.display_name)
-            print(arn)
-            if args.follow:
-                return 0 if follow(client, arn) == "Succeeded" else 1
-            return 0
-        if args.command == "follow":
-            return 0 if follow(client, args.execution, poll_seconds=args.poll_seconds) == "Succeeded" else 1
-        if args.command == "versions":
-            print(format_versions(versions(client, args.group)))
-            return 0
-        arn = set_approval(client, args.group, args.version, args.command == "approve", args.comment)
-        print(f"{'approved' if args.command == 'approve' else 'rejected'} {arn}")
+        return 0 if follow(client, arn, poll_seconds=poll_seconds) == "Succeeded" else 1
+    except KeyboardInterrupt:
+        print(f"\nstopped following; the execution goes on in AWS: {arn}\n"
+              f"follow it again: python -m pipeline_code.cli follow --execution {arn}", file=sys.stderr)
+        return 130
+
+
+def run_command(args: argparse.Namespace, session) -> int:
+    if args.command == "upload-data":
+        prefix = args.prefix or f"{DATA_ROOT}/{args.use_case}/"
+        example = args.example or args.use_case
+        for uri in upload_data(session.client("s3"), args.bucket, example, args.rows, args.seed, prefix):
+            print(uri)
         return 0
+    client = session.client("sagemaker")
+    if args.command == "parameters":
+        print(format_parameters(declared_parameters(client, args.pipeline)))
+        return 0
+    if args.command == "start":
+        declared = declared_parameters(client, args.pipeline)
+        arn = start(client, args.pipeline, parse_parameters(args.param, declared), args.display_name)
+        print(arn)
+        return follow_until_interrupted(client, arn) if args.follow else 0
+    if args.command == "follow":
+        return follow_until_interrupted(client, args.execution, args.poll_seconds)
+    if args.command == "versions":
+        print(format_versions(versions(client, args.group)))
+        return 0
+    arn = set_approval(client, args.group, args.version, args.command == "approve", args.comment)
+    print(f"{'approved' if args.command == 'approve' else 'rejected'} {arn}")
+    return 0
+
+
+def main(argv: list | None = None, session=None) -> int:
+    """Exit status: 0 done, 1 the followed execution did not succeed, 2 bad input, 3 AWS refused or failed,
+    130 interrupted while following (the execution continues)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    args = build_parser().parse_args(argv)
+    try:
+        if session is None:
+            import boto3
+
+            session = boto3.session.Session(region_name=region_of(args))
+        return run_command(args, session)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: AWS: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -145,3 +145,23 @@ def test_region_option_overrides_the_configs_region(tmp_path):
     assert quota_report.region_for(quota_report.parse_args(["--region", "us-west-2"]), config) == "us-west-2"
     assert quota_report.region_for(quota_report.parse_args([]), config) == REGION
     assert quota_report.parse_args([]).config == "config/platform.yaml"
+
+
+def test_region_falls_back_to_aws_region(monkeypatch):
+    from stacks.config import parse_config
+
+    config = parse_config({"prefix": "mlp", "teams": [{"name": "fraud", "cost_center": "CC-1"}]})
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    assert quota_report.region_for(quota_report.parse_args([]), config) == "ca-central-1"
+
+
+def test_no_region_anywhere_says_how_to_give_one(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump({"prefix": "mlp", "quotas": [
+        {"instance_type": "ml.m5.4xlarge", "usage": "processing", "desired": 2}],
+        "teams": [{"name": "fraud", "cost_center": "CC-1"}]}))
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert quota_report.main(["-c", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert "--region" in err and "make quotas REGION=" in err and "AWS_REGION" in err

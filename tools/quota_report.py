@@ -14,11 +14,12 @@ unusable; 3 AWS could not be read (credentials, permissions, network).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from lambdas.instance_quotas import logic
 from stacks.config import ConfigError, QuotaRequest, load_config
@@ -104,8 +105,8 @@ def service_quotas_client(region: str | None) -> Any:
 
 
 def region_for(args: argparse.Namespace, config: Any) -> str | None:
-    """``--region``, else the config's ``region``, else None (the AWS settings decide)."""
-    return args.region or config.region
+    """``--region``, else the config's ``region``, else ``AWS_REGION``, else None (the AWS settings decide)."""
+    return args.region or config.region or os.environ.get("AWS_REGION") or None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -131,6 +132,10 @@ def main(argv: Sequence[str] | None = None, client: Any = None) -> int:
     try:
         client = client or service_quotas_client(region_for(args, config))
         rows = quota_rows(client, config.quotas)
+    except NoRegionError:
+        print("could not read the quotas from AWS: no region; pass --region (make quotas REGION=eu-west-1), "
+              "set `region` in the config, or set AWS_REGION", file=sys.stderr)
+        return 3
     except (BotoCoreError, ClientError) as error:
         print(f"could not read the quotas from AWS: {error}", file=sys.stderr)
         return 3

@@ -173,3 +173,68 @@ def test_start_checks_parameters_against_the_deployed_definition(session):
     with pytest.raises(cli.CliError, match="unknown parameter 'DecisionThreshold'"):
         cli.parse_parameters(["DecisionThreshold=0.3"], declared)
     assert cli.parse_parameters(["QualityThreshold=0.7"], declared) == {"QualityThreshold": "0.7"}
+
+
+def create_price_pipeline(client) -> None:
+    price = next(u for u in USE_CASES if u.name == "price-elasticity")
+    body = render(definition_json(build_definition(price.pipeline_spec())), {
+        "TeamName": "pricing", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-pricing", "BucketName": "b",
+        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **region_images(REGION)})
+    client.create_pipeline(PipelineName="prices", PipelineDefinition=body, RoleArn=ROLE)
+
+
+def test_parameters_lists_the_deployed_pipelines_parameters(session, capsys):
+    create_price_pipeline(session.client("sagemaker"))
+    assert cli.main(["parameters", "--pipeline", "prices"], session=session) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["QualityThreshold"] == ["Float", "0.5"]
+    assert rows["TrainingPath"][0] == "String" and "DecisionThreshold" not in rows
+
+
+def test_an_aws_error_is_one_line_naming_it(session, capsys):
+    assert cli.main(["versions", "--group", "no-such-group"], session=session) in (0, 3)
+    assert cli.main(["parameters", "--pipeline", "missing"], session=session) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: AWS: ") and "missing" in err
+
+
+def test_missing_credentials_are_one_line(monkeypatch, capsys, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert cli.main(["versions", "--group", GROUP, "--region", REGION]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "credentials" in err.lower()
+
+
+@pytest.mark.parametrize("argv", [["--region", "ap-south-1", "versions", "--group", "g"],
+                                  ["versions", "--group", "g", "--region", "ap-south-1"]])
+def test_region_is_accepted_before_or_after_the_command(argv):
+    assert cli.region_of(cli.build_parser().parse_args(argv)) == "ap-south-1"
+
+
+def test_region_falls_back_to_aws_region(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")
+    assert cli.region_of(cli.build_parser().parse_args(["versions", "--group", "g"])) == "sa-east-1"
+
+
+def test_every_option_has_help(capsys):
+    parser = cli.build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._group_actions[0])))
+    for name, sub in subcommands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings} has no help text"
+
+
+def test_ctrl_c_while_following_says_the_execution_goes_on(monkeypatch, capsys):
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/prices/execution/abc"
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "follow", interrupted)
+    assert cli.follow_until_interrupted(object(), arn) == 130
+    err = capsys.readouterr().err
+    assert "goes on in AWS" in err and f"follow --execution {arn}" in err
