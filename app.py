@@ -11,20 +11,24 @@ import aws_cdk as cdk
 
 from stacks.app_builder import build_platform
 from stacks.config import ConfigError, load_config
-from stacks.replacement_guard import check_against_lock
+from stacks.replacement_guard import check_against_lock, missing_lock_warning
 
 DEFAULT_CONFIG = "config/platform.yaml"
 
 
-def main() -> int:
-    app = cdk.App()
-    path = app.node.try_get_context("config") or DEFAULT_CONFIG
+def main(app: cdk.App | None = None, path: str | None = None) -> int:
+    """Synthesize ``path`` (default: the ``config`` context, then config/platform.yaml) into ``app``."""
+    app = app or cdk.App()
+    path = path or app.node.try_get_context("config") or DEFAULT_CONFIG
     try:
         config = load_config(path)
         check_against_lock(config, path)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    warning = missing_lock_warning(path)
+    if warning:
+        print(warning, file=sys.stderr)
     build_platform(config, app)
     app.synth()
     return 0

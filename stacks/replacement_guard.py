@@ -76,6 +76,19 @@ def write_lock(config: PlatformConfig, config_path: str | Path) -> Path:
     return lock
 
 
+def missing_lock_warning(config_path: str | Path) -> str | None:
+    """The warning to print when no deploy is recorded for ``config_path`` (the guard cannot check), else None."""
+    lock = lock_path_for(config_path)
+    if lock.exists():
+        return None
+    return (
+        f"warning: replacement guard off for {config_path}: no {lock} records a deploy yet. "
+        f"`make deploy` writes it; after `npx cdk deploy` run `python -m tools.record_deployment {config_path}` "
+        "once and commit the file, so a later change that would replace a Studio domain, user profile or "
+        "registry group is refused before deploying."
+    )
+
+
 def check_against_lock(config: PlatformConfig, config_path: str | Path) -> None:
     """Raise ConfigError naming every fixed setting the config changes since the last recorded deploy."""
     lock = lock_path_for(config_path)

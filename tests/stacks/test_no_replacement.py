@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from stacks.replacement_guard import (
     GUARDED_TYPES,
     check_against_lock,
     create_only_paths,
+    missing_lock_warning,
     replacements,
     write_lock,
 )
@@ -105,3 +107,30 @@ def test_lock_accepts_removing_a_use_case(tmp_path):
     config_path = tmp_path / "platform.yaml"
     write_lock(parse_config(BASE), config_path)
     check_against_lock(parse_config(changed(lambda d: d["teams"][0].update(use_cases=[]))), config_path)
+
+
+def test_without_a_recorded_deploy_the_guard_says_it_is_off_and_how_to_turn_it_on(tmp_path):
+    config_path = tmp_path / "platform.yaml"
+    warning = missing_lock_warning(config_path)
+    assert warning and "replacement guard off" in warning
+    assert f"python -m tools.record_deployment {config_path}" in warning
+    write_lock(parse_config(BASE), config_path)
+    assert missing_lock_warning(config_path) is None
+
+
+def test_the_cdk_app_warns_on_synth_when_no_deploy_is_recorded(tmp_path, capsys):
+    """``npx cdk synth/deploy`` run app.py directly: the warning must come from there, not from make."""
+    import importlib.util
+
+    config_path = tmp_path / "platform.yaml"
+    config_path.write_text(yaml.safe_dump({"prefix": "mlp", "teams": [{"name": "solo", "cost_center": "CC-1"}]}))
+    spec = importlib.util.spec_from_file_location("cdk_app", Path(__file__).resolve().parents[2] / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    import aws_cdk as cdk
+
+    assert app.main(cdk.App(outdir=str(tmp_path / "a")), str(config_path)) == 0
+    assert f"replacement guard off for {config_path}" in capsys.readouterr().err
+    write_lock(parse_config(yaml.safe_load(config_path.read_text())), config_path)
+    assert app.main(cdk.App(outdir=str(tmp_path / "b")), str(config_path)) == 0
+    assert "replacement guard off" not in capsys.readouterr().err
