@@ -311,6 +311,10 @@ def test_the_run_walks_exactly_the_branch_the_definition_chooses(local_runs, run
     expected -= {f"{path}QualityTooLow"}
     assert ran == expected
     assert all(s.status == "Succeeded" for s in result.steps if s.name in ran)
+    if path == "XGBoost":
+        defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+        tried = min(int(defaults["XGBoostMaxTuningJobs"]), 5)
+        assert result.step("XGBoostTune").detail.startswith(f"{tried} candidates, best validation:")
 
 
 @pytest.mark.parametrize("run_name", EXAMPLES)
