@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 VENV_SCAN := .venv-scan
 CONFIG ?= config/platform.yaml
 CDK := npx --no-install cdk
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The Node.js LTS that npm installs into node_modules/ (Linux) runs the CDK CLI and the app's jsii runtime.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean
@@ -30,6 +31,7 @@ $(VENV_SCAN)/.installed: requirements-scan.txt constraints-scan.txt
 node_modules/.installed: package.json package-lock.json
 	@echo "Installing the CDK CLI into node_modules/ (first run only)"
 	npm ci --no-audit --no-fund --loglevel=error
+	@node -e 'const major = Number(process.versions.node.split(".")[0]); if (major < 22 || major % 2) { console.error(`Node.js $${process.versions.node} is not a maintained LTS: install Node.js 22 or 24 (on Linux x64 and arm64, npm ci puts Node.js 24 in node_modules/)`); process.exit(1); }'
 	touch $@
 
 install: $(VENV)/.installed $(VENV_SCAN)/.installed node_modules/.installed

@@ -53,7 +53,11 @@ def generated_config(teams: int) -> dict:
 
 def run_case(code: str) -> tuple[float, Path]:
     outdir = Path(tempfile.mkdtemp(prefix="bench-synth-"))
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONPATH": f"{ROOT}:{ROOT / 'lambdas'}"}
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'lambdas'}",
+    }
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code.format(outdir=str(outdir), config=CONFIG_PATH[0])], cwd=ROOT, env=env, check=True)
     return time.perf_counter() - start, outdir

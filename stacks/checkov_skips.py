@@ -61,6 +61,15 @@ _UNRESERVED = "a reserved limit would only take capacity from the account's unre
 
 _FUNCTIONS = [
     _Function(
+        "Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
+        (NETWORK,),
+        "CDK handler that removes every rule of the VPC's default security group",
+        f"EC2 (Revoke/AuthorizeSecurityGroupIngress/Egress on that one group) and {_RESPONSE_URL}, and EC2 has no "
+        "endpoint in the isolated VPC",
+        f"is invoked synchronously by CloudFormation for the Custom::VpcRestrictDefaultSG event; {_CFN_ASYNC}",
+        f"{_DEPLOY_TIME}, for the VPC's single Custom::VpcRestrictDefaultSG resource; {_UNRESERVED}",
+    ),
+    _Function(
         "IdleEndpointReaper/Function/Resource",
         (PLATFORM,),
         "Idle-endpoint reaper",

@@ -100,7 +100,7 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
             Acknowledgment(f"{deployment}/DefaultPolicy/Resource", f"{IAM5}[Resource::{bucket}/*]", copy_reason),
             Acknowledgment(
                 f"{deployment}/DefaultPolicy/Resource",
-                f"{IAM5}[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+                f"{IAM5}[Resource::arn:{_partition(stack)}:s3:::cdk-hnb659fds-assets-"
                 f"{_shown(stack, stack.account, 'AWS::AccountId')}-{_shown(stack, stack.region, 'AWS::Region')}/*]",
                 copy_reason,
             ),
@@ -143,7 +143,12 @@ def _shown(stack: cdk.Stack, value: str, pseudo: str) -> str:
 def _sagemaker_arn(stack: cdk.Stack) -> str:
     region = _shown(stack, stack.region, "AWS::Region")
     account = _shown(stack, stack.account, "AWS::AccountId")
-    return f"arn:<AWS::Partition>:sagemaker:{region}:{account}"
+    return f"arn:{_partition(stack)}:sagemaker:{region}:{account}"
+
+
+def _partition(stack: cdk.Stack) -> str:
+    """The partition as ARNs built from the stack show it: literal once the region is known."""
+    return _shown(stack, stack.partition, "AWS::Partition")
 
 
 def _arn_of(stack: cdk.Stack, construct: IConstruct) -> str:
@@ -215,13 +220,13 @@ def idle_endpoint_reaper_acknowledgments(construct) -> list[Acknowledgment]:
                        "and platform tags on the endpoint."),
         Acknowledgment(
             policy,
-            f"{IAM5}[Resource::arn:<AWS::Partition>:application-autoscaling:{region}:{account}:scalable-target/*]",
+            f"{IAM5}[Resource::arn:{_partition(stack)}:application-autoscaling:{region}:{account}:scalable-target/*]",
             "Scalable target ARNs carry a random id and Application Auto Scaling has no condition key that ties a "
             "target to its endpoint; the reaper deregisters only targets of endpoints it deletes.",
         ),
         Acknowledgment(
             policy,
-            f"{IAM5}[Resource::arn:<AWS::Partition>:ssm:{region}:{account}:parameter/{parameters}/{construct.prefix}-*]",
+            f"{IAM5}[Resource::arn:{_partition(stack)}:ssm:{region}:{account}:parameter/{parameters}/{construct.prefix}-*]",
             "One restore record per deleted endpoint, named after the endpoint at run time.",
         ),
     ]
@@ -273,7 +278,7 @@ def studio_teardown_acknowledgments(construct) -> list[Acknowledgment]:
     if construct.delete_domain:
         entries.append(Acknowledgment(
             policy,
-            f"{IAM5}[Resource::arn:<AWS::Partition>:ec2:{_shown(stack, stack.region, 'AWS::Region')}:"
+            f"{IAM5}[Resource::arn:{_partition(stack)}:ec2:{_shown(stack, stack.region, 'AWS::Region')}:"
             f"{_shown(stack, stack.account, 'AWS::AccountId')}:security-group/*]",
             "NFS security groups SageMaker creates; limited by conditions to the domain's VPC and SageMaker's "
             "ManagedByAmazonSageMakerResource tag naming this domain."))

@@ -77,6 +77,7 @@ class NetworkStack(Stack):
                 )
             },
         )
+        self._log_default_security_group_cleanup()
         self.studio_security_group = ec2.SecurityGroup(
             self,
             "StudioSecurityGroup",
@@ -125,6 +126,26 @@ class NetworkStack(Stack):
             subnet_ids=[s.subnet_id for s in self.vpc.isolated_subnets],
             security_group_ids=[self.studio_security_group.security_group_id],
         )
+
+    def _log_default_security_group_cleanup(self) -> None:
+        """Send the logs of CDK's handler that empties the VPC's default security group to a KMS log group.
+
+        With ``@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`` the VPC gets a custom resource removing the
+        default group's rules; its provider offers no log group option, so ``LoggingConfig`` is set on it.
+        """
+        provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if provider is None:
+            return
+        log_group = logs.LogGroup(
+            self,
+            "DefaultSecurityGroupCleanupLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=self.flow_logs_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        handler = provider.node.find_child("Handler")
+        handler.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
+        handler.node.add_dependency(log_group)
 
     @property
     def availability_zones(self) -> list[str]:

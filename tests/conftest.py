@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # No test may reach AWS: fake credentials and a fixed region for boto3 and moto.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -19,6 +18,9 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config" / "platform.yaml"
+# The jsii runtime starts `node` from PATH: the project's pinned Node.js LTS, as under `make` and `npx cdk`.
+if (ROOT / "node_modules" / ".bin" / "node").exists():
+    os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def cdk_context() -> dict[str, Any]:

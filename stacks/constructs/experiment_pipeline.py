@@ -109,11 +109,8 @@ class ExperimentPipeline(Construct):
         region = Stack.of(self).region
         self.image_mapping = None
         if Token.is_unresolved(region):
-            self.image_mapping = CfnMapping(self, "ImageMapping", mapping=table)
-            image_values = {
-                name: Fn.find_in_map(self.image_mapping.logical_id, Stack.of(self).region, name)
-                for name in sorted(placeholders)
-            }
+            self.image_mapping = CfnMapping(self, "ImageMapping", mapping=table, lazy=True)
+            image_values = {name: self.image_mapping.find_in_map(region, name) for name in sorted(placeholders)}
         else:
             if region not in table:
                 raise ValueError(f"region {region!r} has no container images; supported: {sorted(table)}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,10 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-from lambdas.common import naming  # noqa: E402
-from stacks.config import Team  # noqa: E402
-from stacks.nag_acknowledgments import construct_acknowledgments  # noqa: E402
-from tests.sagemaker_events import endpoint_state_change, model_package_state_change  # noqa: E402
+from lambdas.common import naming
+from stacks.config import Team
+from stacks.nag_acknowledgments import construct_acknowledgments
+from tests.sagemaker_events import endpoint_state_change, model_package_state_change
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "mlp"

@@ -18,9 +18,10 @@ from tools.iam.template import World
 TEAMS = ("fraud", "churn", "pricing")
 BUCKET_DEPLOYMENT_FUNCTION = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource"
 
-# The VPC flow logs are in the network stack, which deploys before the platform key exists: they get
-# the network stack's own key.
-FLOW_LOGS = "mlp-network/FlowLogs/Resource"
+# The network stack deploys before the platform key exists: its log groups (VPC flow logs, the default
+# security group cleanup) get the network stack's own key, and its one function has no environment.
+NETWORK_LOG_GROUPS = {"mlp-network/FlowLogs/Resource", "mlp-network/DefaultSecurityGroupCleanupLogs/Resource"}
+NETWORK_FUNCTION = "mlp-network/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_every_log_group_uses_the_platform_key(world, key_arn, flow_logs_key_arn
     groups = _resources(world, "AWS::Logs::LogGroup")
     assert len(groups) > 20
     for group in groups:
-        expected = flow_logs_key_arn if paths[(group.stack, group.logical_id)] == FLOW_LOGS else key_arn
+        expected = flow_logs_key_arn if paths[(group.stack, group.logical_id)] in NETWORK_LOG_GROUPS else key_arn
         assert "KmsKeyId" in group.properties, (group.stack, group.logical_id)
         assert world.resolve(group.stack, group.properties["KmsKeyId"]) == expected, (group.stack, group.logical_id)
 
@@ -80,6 +81,9 @@ def test_every_lambda_environment_uses_the_platform_key(world, key_arn, paths):
     assert len(functions) > 20
     assert any(BUCKET_DEPLOYMENT_FUNCTION in paths[(f.stack, f.logical_id)] for f in functions)
     for function in functions:
+        if paths[(function.stack, function.logical_id)] == NETWORK_FUNCTION:
+            assert "Environment" not in function.properties
+            continue
         assert "KmsKeyArn" in function.properties, paths[(function.stack, function.logical_id)]
         assert world.resolve(function.stack, function.properties["KmsKeyArn"]) == key_arn, function.logical_id
 

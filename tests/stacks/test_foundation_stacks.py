@@ -66,6 +66,20 @@ class TestNetwork:
     def test_flow_logs_on(self, example):
         Template.from_json(example.template("mlp-network")).resource_count_is("AWS::EC2::FlowLog", 1)
 
+    def test_default_security_group_is_emptied_and_its_cleanup_logs_to_a_kms_log_group(self, example):
+        template = example.template("mlp-network")
+        (vpc_id,) = resources_of(template, "AWS::EC2::VPC")
+        (cleanup,) = resources_of(template, "Custom::VpcRestrictDefaultSG").values()
+        assert cleanup["Properties"]["DefaultSecurityGroupId"] == {"Fn::GetAtt": [vpc_id, "DefaultSecurityGroup"]}
+        handler_id = cleanup["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+        handler = template["Resources"][handler_id]
+        log_group_id = handler["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert log_group_id in handler["DependsOn"]
+        log_group = template["Resources"][log_group_id]
+        assert log_group["Type"] == "AWS::Logs::LogGroup"
+        assert log_group["Properties"]["KmsKeyId"]["Fn::GetAtt"][1] == "Arn"
+        assert template["Resources"][log_group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]]["Type"] == "AWS::KMS::Key"
+
 
 class TestPlatform:
     def test_domain_posture(self, example):
