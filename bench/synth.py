@@ -36,7 +36,7 @@ from stacks.app_builder import build_platform
 from stacks.config import load_config
 from tests.conftest import cdk_context
 app = cdk.App(outdir={outdir!r}, context=cdk_context())
-build_platform(load_config({config!r}), app)
+build_platform(load_config({config!r}), app, teams={teams!r})
 app.synth()
 """
 
@@ -59,11 +59,13 @@ def run_case(code: str) -> tuple[float, Path]:
         "PYTHONPATH": f"{ROOT}:{ROOT / 'lambdas'}",
     }
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code.format(outdir=str(outdir), config=CONFIG_PATH[0])], cwd=ROOT, env=env, check=True)
+    source = code.format(outdir=str(outdir), config=CONFIG_PATH[0], teams=TEAMS[0])
+    subprocess.run([sys.executable, "-c", source], cwd=ROOT, env=env, check=True)
     return time.perf_counter() - start, outdir
 
 
 CONFIG_PATH = [""]
+TEAMS: list[list[str] | None] = [None]  # the -c teams selection of the current case
 
 
 def measure(code: str, repeat: int) -> tuple[float, Path]:
@@ -93,14 +95,15 @@ def main() -> None:
     rows = []
     empty_time, empty_out = measure(EMPTY_APP, args.repeat)
     rows.append(("empty CDK app (floor)", empty_time, *assembly_stats(empty_out)))
-    cases = [("example config (3 teams)", ROOT / "config" / "platform.yaml")]
+    cases = [("example config (3 teams)", ROOT / "config" / "platform.yaml", None)]
     scratch = Path(tempfile.mkdtemp(prefix="bench-configs-"))
     for teams in (1, 10, 50, 100):
         path = scratch / f"teams-{teams}.yaml"
         path.write_text(yaml.safe_dump(generated_config(teams)))
-        cases.append((f"generated, {teams} teams", path))
-    for label, path in cases:
-        CONFIG_PATH[0] = str(path)
+        cases.append((f"generated, {teams} teams", path, None))
+    cases.append(("generated, 100 teams, `-c teams=team042` (one team's stacks)", scratch / "teams-100.yaml", ["team042"]))
+    for label, path, selection in cases:
+        CONFIG_PATH[0], TEAMS[0] = str(path), selection
         elapsed, outdir = measure(PLATFORM_APP, args.repeat)
         rows.append((label, elapsed, *assembly_stats(outdir)))
 

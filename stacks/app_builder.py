@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from lambdas.common import tags
 from stacks.checkov_skips import apply_checkov_skips
-from stacks.config import PlatformConfig
+from stacks.config import ConfigError, PlatformConfig
 from stacks.nag_acknowledgments import acknowledge_findings
 from stacks.network_stack import NetworkStack, existing_network_refs
 from stacks.platform_stack import PlatformStack, domain_id_export_name
@@ -53,8 +53,33 @@ def _tag(scope: cdk.Stack | cdk.App, key: str, value: str) -> None:
     cdk.Tags.of(scope).add(key, value, exclude_resource_types=REPLACED_ON_TAG_CHANGE)
 
 
-def build_platform(config: PlatformConfig, app: cdk.App | None = None, *, policy_gates: bool = True) -> PlatformApp:
-    """Instantiate every stack of `config` in `app` (a new one by default), with cdk-nag as a validation plugin."""
+def selected_teams(config: PlatformConfig, selection: str | None) -> list[str] | None:
+    """The team names of a ``-c teams=a,b`` selection, checked against the config; None selects every team."""
+    if selection is None:
+        return None
+    names = [name.strip() for name in str(selection).split(",") if name.strip()]
+    known = [team.name for team in config.teams]
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        shown = ", ".join(repr(name) for name in unknown) if unknown else repr(selection)
+        raise ConfigError(
+            f"-c teams: {shown} is not allowed: a comma-separated list of team names of the config ({', '.join(known)})"
+        )
+    return list(dict.fromkeys(names))
+
+
+def build_platform(
+    config: PlatformConfig,
+    app: cdk.App | None = None,
+    *,
+    policy_gates: bool = True,
+    teams: list[str] | None = None,
+) -> PlatformApp:
+    """Instantiate the stacks of `config` in `app` (a new one by default), with cdk-nag as a validation plugin.
+
+    ``teams`` limits the team stacks to those names (the network and platform stacks are always built, from
+    the whole config, so every built stack's template is the one a full synth makes).
+    """
     app = app or cdk.App()
     env = _environment(config)
 
@@ -80,7 +105,8 @@ def build_platform(config: PlatformConfig, app: cdk.App | None = None, *, policy
         description=f"{config.prefix}: platform key, Studio domain, quotas and idle-endpoint teardown",
     )
     result = PlatformApp(app=app, network=network_stack, platform=platform)
-    for team in config.teams:
+    built = [team for team in config.teams if teams is None or team.name in teams]
+    for team in built:
         result.teams[team.name] = TeamStack(
             app,
             team_stack_name(config, team.name),
@@ -98,7 +124,7 @@ def build_platform(config: PlatformConfig, app: cdk.App | None = None, *, policy
     _tag(app, tags.MANAGED_BY, tags.MANAGED_BY_VALUE)
     for key, value in config.tags.items():
         _tag(app, key, value)
-    for team in config.teams:
+    for team in built:
         stack = result.teams[team.name]
         _tag(stack, tags.TEAM, team.name)
         _tag(stack, tags.COST_CENTER, team.cost_center)

@@ -257,6 +257,23 @@ def test_adding_a_team_adds_a_stack_and_changes_no_other(example, tmp_path):
         assert result.templates[name] == template, f"{name} changed when a team was added"
 
 
+def test_a_new_team_with_reaper_overrides_changes_only_the_reaper_of_the_platform_stack(example, tmp_path):
+    """The reaper's per-team settings live in the platform stack: the one documented exception."""
+    data = _variant()
+    data["teams"] = copy.deepcopy(data["teams"]) + [
+        {"name": "risk", "cost_center": "CC-4004", "reaper": {"idle_window_hours": 6}}
+    ]
+    result = synthesize(parse_config(data), tmp_path / "plus-one-reaper", policy_gates=False)
+    for name, template in example.templates.items():
+        if name != "mlp-platform":
+            assert result.templates[name] == template, f"{name} changed when a team was added"
+    before, after = example.template("mlp-platform")["Resources"], result.template("mlp-platform")["Resources"]
+    assert set(before) == set(after)
+    changed = sorted(logical_id for logical_id in before if before[logical_id] != after[logical_id])
+    assert len(changed) == 1 and after[changed[0]]["Type"] == "AWS::Lambda::Function", changed
+    assert "risk" in json.dumps(after[changed[0]]["Properties"]["Environment"])
+
+
 def test_resources_named_by_sagemaker_are_never_deleted_through_the_team_role(example):
     """`pipelines-*` jobs and models carry no team in their names: the team role may not delete them."""
     for team in TEAMS:
