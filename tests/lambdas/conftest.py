@@ -219,6 +219,17 @@ class Call:
         return f"{self.folder} made {self.service}.{self.operation}({text})"
 
 
+# Under `make mutation` (mutmut) a function's body runs as ``x_<name>__mutmut_orig`` or as one of its mutants,
+# ``x_<name>__mutmut_<n>``, called by a trampoline that carries the original name.
+_MUTMUT_BODY = re.compile(r"x_(?P<name>\w+?)__mutmut_(?:orig|\d+)")
+
+
+def function_name(code: Any) -> str:
+    """The name of the function whose code `code` is, as written in its file."""
+    body = _MUTMUT_BODY.fullmatch(code.co_name)
+    return body.group("name") if body else code.co_name
+
+
 def attribute(frame: Any) -> tuple[str, str] | None:
     """(handler folder, part of its code) of the call being made under `frame`; None for test code."""
     folder = code = None
@@ -233,7 +244,7 @@ def attribute(frame: Any) -> tuple[str, str] | None:
                 decided = True
             elif not path.startswith(_COMMON):
                 return None
-        if folder == "studio_teardown" and path == _STUDIO_HANDLER and frame.f_code.co_name in STUDIO_ON_EVENT_CODE:
+        if folder == "studio_teardown" and path == _STUDIO_HANDLER and function_name(frame.f_code) in STUDIO_ON_EVENT_CODE:
             code = "on_event"
         frame = frame.f_back
     if folder is None:
