@@ -41,13 +41,14 @@ class Synthesized:
         return self.templates[stack_name]
 
 
-def synthesize(config, outdir: Path, *, policy_gates: bool = True) -> Synthesized:
+def synthesize(config, outdir: Path, *, policy_gates: bool = True, teams: list[str] | None = None) -> Synthesized:
+    """Synthesize ``config`` into ``outdir`` as the CLI does; ``teams`` as ``-c teams=`` (None: every team)."""
     import aws_cdk as cdk
 
     from stacks.app_builder import build_platform
 
     app = cdk.App(outdir=str(outdir), context=cdk_context())
-    platform = build_platform(config, app, policy_gates=policy_gates)
+    platform = build_platform(config, app, policy_gates=policy_gates, teams=teams)
     assembly = app.synth()
     templates = {stack.stack_name: assembly.get_stack_by_name(stack.stack_name).template for stack in platform.stacks}
     return Synthesized(platform=platform, outdir=outdir, templates=templates)
