@@ -1,29 +1,38 @@
 """The platform configuration: one YAML file, validated by pydantic before any construct is built.
 
 `load_config(path)` returns a `PlatformConfig` or raises `ConfigError`, whose message names every
-bad field by its path (``teams[0].users[1]``), the bad value and what is allowed.
+bad field by its path (``teams[0].users[1]``), the bad value and what is allowed, all problems at once.
+
+Every single-field rule is declared once, with its friendly message and the JSON-schema keywords that say
+the same (`_Rule`), so that `config/platform.schema.json` rejects what the loader rejects. Rules that
+involve several fields (`LOADER_ONLY_RULES`) are checked by each section's `_problems`, both on a
+validated config and, when some fields are bad, on the raw data, so they are reported in the same run.
 """
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import ipaddress
 import re
+import types
+import typing
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal, NamedTuple
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     ValidationError,
-    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError, core_schema, to_jsonable_python
 
 from pipeline_code import definition as definition_module
 from pipeline_code import problem as problem_module
@@ -36,13 +45,61 @@ MAX_PROFILE_NAME_LENGTH = 63
 MAX_USE_CASES_PER_TEAM = 4
 IDLE_MINUTES_MIN = 60
 IDLE_MINUTES_MAX = 525_600
+# `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
+RESERVED_TEAM_NAMES = frozenset({"platform", "network"})
+
+# Rules about several fields at once: the loader checks them, the editor schema cannot say them.
+LOADER_ONLY_RULES = {
+    "names_fit_after_prefixing": f"`<prefix>-<team>-<use case>` is at most {MAX_GROUP_NAME_LENGTH} characters "
+    f"and `<team>-<user>` at most {MAX_PROFILE_NAME_LENGTH}",
+    "unique_team_names": "no two teams have the same `name`",
+    "unique_use_case_names": "no two use cases of a team have the same `name`",
+    "unique_quotas": "no two `quotas` entries have the same `instance_type` and `usage`",
+    "studio_idle_timeouts": "`studio.max_idle_timeout_minutes` is at least `studio.idle_timeout_minutes`",
+    "fleet_for_shifting": "`endpoint.deployment.style` `canary` or `linear` needs `endpoint.initial_instance_count` "
+    "of at least 2",
+    "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
+    "problem_objective": "`problem.objective` is one of the `problem_type`'s objectives",
+    "problem_quality_gate": "`problem.quality_gate.metric` is one of the `problem_type`'s metrics, and its "
+    "`threshold` is in [0, 1] (>= 0 for rmse, mae and mse, <= 1 for r2)",
+    "problem_classes": "`problem.classes` lists at least 3 labels for `multiclass` and none for other types",
+    "problem_columns": "`target`, `id_column`, `time_column` and `key_column` are distinct columns; `features`, "
+    "`exclude` and `context` name none of them; no `context` column is a feature; `exclude` only when "
+    "`features` is empty",
+    "problem_facets": "a facet's `name` is a feature or context column (when `features` are listed), not "
+    "`target` or another role column, and not excluded",
+    "problem_split_mode": "`split.mode` fits the problem: `ordered` needs `time_column`, `by_key` `key_column`, "
+    "`stratified` a classification `problem_type`",
+}
+# A rule checked together with the ones above (so that it is reported even when other items are bad) that the
+# schema says too (`uniqueItems`).
+UNIQUE_ITEMS_RULE = "unique_items"
 
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message is meant for the person who wrote it."""
 
 
-def _pattern(regex: str, allowed: str):
+class _Rule:
+    """Annotated metadata: a single-field check (raising ValueError with the friendly message) and the
+    JSON-schema keywords that say the same, so that the loader and the editor schema share one declaration."""
+
+    def __init__(self, schema: dict[str, Any], check: Callable[[Any], Any] | None = None) -> None:
+        self.schema = schema
+        self.check = check
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        inner = handler(source)
+        return inner if self.check is None else core_schema.no_info_after_validator_function(self.check, inner)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        result = handler(schema)
+        result.update(copy.deepcopy(self.schema))
+        return result
+
+
+def _pattern(regex: str, allowed: str) -> _Rule:
+    """The whole value matches `regex`; `allowed` says in words what does."""
     compiled = re.compile(regex)
 
     def check(value: str) -> str:
@@ -50,7 +107,34 @@ def _pattern(regex: str, allowed: str):
             raise ValueError(f"{value!r} is not allowed: {allowed}")
         return value
 
-    return AfterValidator(check)
+    return _Rule({"pattern": f"^(?:{regex})$", "patternErrorMessage": allowed}, check)
+
+
+def _one_of(values: typing.Iterable[str]) -> _Rule:
+    values = list(values)
+
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"{value!r} is not allowed: one of {', '.join(values)}")
+        return value
+
+    return _Rule({"enum": values}, check)
+
+
+def _none_of(values: typing.Iterable[str], why: str) -> _Rule:
+    values = sorted(values)
+
+    def check(value: str) -> str:
+        if value in values:
+            reason = why.replace("{value}", value)
+            raise ValueError(f"{value!r} is not allowed: {reason}; choose another name than {', '.join(values)}")
+        return value
+
+    return _Rule({"not": {"enum": values}}, check)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 Prefix = Annotated[str, _pattern(r"[a-z][a-z0-9]{1,9}", "2-10 lowercase letters or digits, starting with a letter")]
@@ -61,6 +145,7 @@ TeamName = Annotated[
         "2-20 lowercase letters or digits, starting with a letter (no hyphens, so that no team's "
         "resource names can start with another team's)",
     ),
+    _none_of(RESERVED_TEAM_NAMES, "reserved for the platform's own resources (<prefix>-{value}-...)"),
 ]
 UserName = Annotated[
     str,
@@ -73,14 +158,37 @@ UseCaseName = Annotated[
 InstanceType = Annotated[
     str, _pattern(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.large' (must start with 'ml.')")
 ]
-AccountId = Annotated[str, _pattern(r"\d{12}", "exactly 12 digits")]
+AccountId = Annotated[str, _pattern(r"[0-9]{12}", "exactly 12 digits")]
+Region = Annotated[str, _one_of(SUPPORTED_REGIONS)]
 TagValue = Annotated[
     str, _pattern(r"[\w .:/=+\-@]{1,256}", "1-256 letters, digits, spaces and _ . : / = + - @")
+]
+_TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}")
+_TAG_KEY_HELP = (
+    "1-128 letters, digits, spaces and _ . : / = + - @, not starting with 'aws:' or 'mlops:' (reserved)"
+)
+
+
+def _tag_key(key: str) -> str:
+    if not _TAG_KEY.fullmatch(key) or key.lower().startswith(("aws:", "mlops:")):
+        raise ValueError(f"{key!r} is not allowed: {_TAG_KEY_HELP}")
+    return key
+
+
+TagKey = Annotated[
+    str,
+    _Rule(
+        {
+            "pattern": f"^(?!{_any_case('aws:')}|{_any_case('mlops:')})(?:{_TAG_KEY.pattern})$",
+            "patternErrorMessage": _TAG_KEY_HELP,
+        },
+        _tag_key,
+    ),
 ]
 RoleArn = Annotated[
     str,
     _pattern(
-        r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+        r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}",
         "an IAM role ARN such as 'arn:aws:iam::123456789012:role/Admin' (a role, not a user or an assumed-role session)",
     ),
 ]
@@ -88,15 +196,52 @@ Email = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address 
 VpcId = Annotated[str, _pattern(r"vpc-[0-9a-f]{8,17}", "a VPC id such as 'vpc-0123456789abcdef0'")]
 SubnetId = Annotated[str, _pattern(r"subnet-[0-9a-f]{8,17}", "a subnet id such as 'subnet-0123456789abcdef0'")]
 SecurityGroupId = Annotated[str, _pattern(r"sg-[0-9a-f]{8,17}", "a security group id such as 'sg-0123456789abcdef0'")]
-_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+
+# --- IPv4 CIDR blocks from /16 to /24, host bits zero --------------------------------------------------------
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+
+
+def _cidr_regex() -> str:
+    """`a.b.c.0/p` with 16 <= p <= 24 and the low 24-p bits of c zero (any c for /24)."""
+    alternatives = []
+    for zeros in range(8, 0, -1):  # third octets with exactly `zeros` trailing zero bits (0 counts as 8)
+        octets = [v for v in range(256) if (v & -v if v else 256).bit_length() - 1 == zeros]
+        lengths = range(24 - zeros, 24)
+        alternatives.append(f"(?:{'|'.join(map(str, octets))})\\.0/(?:{'|'.join(map(str, lengths))})")
+    alternatives.append(rf"{_OCTET}\.0/24")
+    return rf"{_OCTET}\.{_OCTET}\.(?:{'|'.join(alternatives)})"
+
+
+CIDR_REGEX = _cidr_regex()
+CIDR_HELP = "an IPv4 CIDR block from /16 to /24 with its host bits zero, such as '10.80.0.0/16'"
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block such as '10.80.0.0/16' ({exc})") from None
+    if network.version != 4 or not 16 <= network.prefixlen <= 24:
+        raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block with a prefix length from /16 to /24")
+    if not re.fullmatch(r"[0-9.]+/[0-9]{2}", value):  # not a netmask or a zero-padded length: CloudFormation's form
+        raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block written address/length, such as '10.80.0.0/16'")
+    return value
+
+
+Cidr = Annotated[str, _Rule({"pattern": f"^(?:{CIDR_REGEX})$", "patternErrorMessage": CIDR_HELP}, _cidr)]
+
+# --- EventBridge schedule expressions ------------------------------------------------------------------------
+_RATE = re.compile(r"rate\(([0-9]+) (minute|minutes|hour|hours|day|days)\)")
 _CRON_FIELD = {
-    # name, numbers allowed, names allowed, special characters beyond , - * /
-    "minutes": (0, 59, (), ""),
-    "hours": (0, 23, (), ""),
-    "day-of-month": (1, 31, (), "?LW"),
-    "month": (1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), ""),
-    "day-of-week": (1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), "?L#"),
-    "year": (1970, 2199, (), ""),
+    # name: numbers allowed, names allowed, special characters beyond , - * /, regex of the numbers (leading
+    # zeros allowed, as int() reads them)
+    "minutes": (0, 59, (), "", r"0*(?:[1-5]?[0-9])"),
+    "hours": (0, 23, (), "", r"0*(?:1?[0-9]|2[0-3])"),
+    "day-of-month": (1, 31, (), "?LW", r"0*(?:[1-9]|[12][0-9]|3[01])"),
+    "month": (1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), "",
+              r"0*(?:[1-9]|1[0-2])"),
+    "day-of-week": (1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), "?L#", r"0*[1-7]"),
+    "year": (1970, 2199, (), "", r"0*(?:19[7-9][0-9]|2[01][0-9][0-9])"),
 }
 SCHEDULE_HELP = (
     "an EventBridge schedule: 'rate(1 hour)', 'rate(5 minutes)' (a positive number; singular unit for 1, "
@@ -106,12 +251,12 @@ SCHEDULE_HELP = (
 
 
 def _cron_field_ok(text: str, name: str) -> bool:
-    low, high, names, special = _CRON_FIELD[name]
+    low, high, names, special, _ = _CRON_FIELD[name]
     if text == "?":
         return "?" in special
     for part in text.split(","):
-        base, _, step = part.partition("/")
-        if step and not (step.isdigit() and int(step) >= 1):
+        base, slash, step = part.partition("/")
+        if slash and not (step.isascii() and step.isdigit() and int(step) >= 1):
             return False
         if base == "*" or (base in ("L", "W", "LW") and base[0] in special):
             continue
@@ -150,7 +295,101 @@ def _schedule(value: str) -> str:
     raise ValueError(f"{value!r} is not allowed: {SCHEDULE_HELP}")
 
 
-ScheduleExpression = Annotated[str, AfterValidator(_schedule)]
+def _cron_field_regex(name: str) -> str:
+    """The regex twin of `_cron_field_ok` for one field (without the lone '?')."""
+    _, _, names, special, numbers = _CRON_FIELD[name]
+    value = "(?:" + "|".join([numbers, *map(_any_case, names)]) + ")"
+    bases = [r"\*", *(b for b in ("L", "W", "LW") if b[0] in special)]
+    if "#" in special:
+        bases.append(f"{value}#[1-5]")
+    suffix = "".join(c for c in "LW" if c in special)
+    bases.append(f"{value}(?:-{value})?" + (f"[{suffix}]?" if suffix else ""))
+    part = "(?:" + "|".join(bases) + ")(?:/0*[1-9][0-9]*)?"
+    return f"{part}(?:,{part})*"
+
+
+def _schedule_regex() -> str:
+    rate = r"rate\((?:0*1 (?:minute|hour|day)|0*(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\)"
+    minutes, hours, dom, month, dow, year = map(_cron_field_regex, _CRON_FIELD)
+    cron = rf"cron\({minutes} {hours} (?:\? {month} {dow}|{dom} {month} \?) {year}\)"
+    return f"{rate}|{cron}"
+
+
+SCHEDULE_REGEX = _schedule_regex()
+ScheduleExpression = Annotated[
+    str, _Rule({"pattern": f"^(?:{SCHEDULE_REGEX})$", "patternErrorMessage": SCHEDULE_HELP}, _schedule)
+]
+
+
+def _unique_items() -> dict[str, Any]:
+    return {"uniqueItems": True}
+
+
+def _keys_checked(schema: dict[str, Any]) -> None:
+    """A mapping with constrained keys: pydantic writes the key pattern as `patternProperties`, which lets any
+    other key through; say it as `propertyNames` (every key) and the values as `additionalProperties`."""
+    ((key_pattern, values),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": key_pattern, **schema.get("propertyNames", {})}
+    schema["additionalProperties"] = values
+
+
+def _mode_required(schema: dict[str, Any], model: type) -> None:
+    """The network section is told apart by its `mode`, so the loader needs it whenever `network` is given."""
+    schema["required"] = sorted({*schema.get("required", ()), "mode"})
+
+
+# --- problems that involve several fields ---------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One config problem found by a section's `_problems`: where (relative to the section), the offending value,
+    the whole message (it names the value), and the rule (a `LOADER_ONLY_RULES` key or `UNIQUE_ITEMS_RULE`)."""
+
+    loc: tuple[str | int, ...]
+    value: Any
+    message: str
+    rule: str
+
+
+Ok = Callable[..., bool]
+"""``ok(*path)``: the value at `path` (relative to the section) passed its own checks, so a rule may read it."""
+
+# Set while a whole PlatformConfig is validated: the sections leave their `_problems` to the platform, which
+# checks them all on the raw data too when some field is bad (pydantic skips after-validators then).
+_PLATFORM_WIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("platform_wide", default=False)
+
+
+def _always_ok(*_path: Any) -> bool:
+    return True
+
+
+def _items(value: Any) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def _duplicates(keyed: list[tuple[int, Any]], field: str, what: str, rule: str) -> list[Problem]:
+    first: dict[Any, int] = {}
+    problems = []
+    for index, key in keyed:
+        try:
+            earlier = first.setdefault(key, index)
+        except TypeError:  # an unhashable value is reported by its own check
+            continue
+        if earlier != index:
+            message = f"duplicate {what} {key!r} at [{earlier}] and [{index}]: each {what} must appear once"
+            problems.append(Problem((field,), key, message, rule))
+    return problems
+
+
+def _line_errors(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [
+        {"type": PydanticCustomError("cross_field", p.message, {"rule": p.rule}), "loc": p.loc, "input": p.value}
+        for p in problems
+    ]
+
+
+def _cross_field_error(title: str, problems: list[Problem]) -> ValidationError:
+    return ValidationError.from_exception_data(title, _line_errors(problems))
 
 
 class Strict(BaseModel):
@@ -158,20 +397,35 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        """Problems involving several fields of this section, read from `data` (JSON-like, defaults filled)."""
+        return []
 
-def _unique(values: list[Any], what: str) -> None:
-    seen: set[Any] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}: each {what} must appear once")
-        seen.add(value)
+    @classmethod
+    def _with_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
+        filled = dict(data)
+        for name, field in cls.model_fields.items():
+            if name not in filled and not field.is_required():
+                filled[name] = to_jsonable_python(field.get_default(call_default_factory=True))
+        return filled
+
+    @model_validator(mode="after")
+    def _check_section(self) -> "Strict":
+        if not _PLATFORM_WIDE.get():  # a section validated on its own (a whole config checks all of them)
+            problems = type(self)._problems(self.model_dump(mode="json"), _always_ok)
+            if problems:
+                raise _cross_field_error(type(self).__name__, problems)
+        return self
 
 
 class NewNetwork(Strict):
     """A VPC the platform creates: isolated subnets in two zones and the endpoints Studio needs."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_mode_required)
+
     mode: Literal["new"] = "new"
-    cidr: str = Field("10.80.0.0/16", description="IPv4 range of the new VPC, /16 to /24.")
+    cidr: Cidr = Field("10.80.0.0/16", description="IPv4 range of the new VPC, /16 to /24.")
     availability_zones: list[str] | None = Field(
         None,
         min_length=2,
@@ -179,33 +433,29 @@ class NewNetwork(Strict):
         description="Two zone names to use; by default the first two zones of the region (resolved at deploy time).",
     )
 
-    @field_validator("cidr")
-    @classmethod
-    def _valid_cidr(cls, value: str) -> str:
-        try:
-            network = ipaddress.ip_network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block such as '10.80.0.0/16' ({exc})") from None
-        if network.version != 4 or not 16 <= network.prefixlen <= 24:
-            raise ValueError(f"{value!r} is not allowed: an IPv4 CIDR block with a prefix length from /16 to /24")
-        return value
-
 
 class ExistingNetwork(Strict):
     """A VPC that already exists; the ids are used as given (no lookups at synth time)."""
 
     mode: Literal["existing"]
     vpc_id: VpcId
-    subnet_ids: list[SubnetId] = Field(min_length=1, description="Private subnets for Studio and jobs.")
+    subnet_ids: list[SubnetId] = Field(
+        min_length=1, json_schema_extra=_unique_items(), description="Private subnets for Studio and jobs."
+    )
     security_group_ids: list[SecurityGroupId] = Field(
-        min_length=1, max_length=5, description="Security groups for Studio apps (at most 5)."
+        min_length=1, max_length=5, json_schema_extra=_unique_items(),
+        description="Security groups for Studio apps (at most 5).",
     )
 
-    @field_validator("subnet_ids", "security_group_ids")
     @classmethod
-    def _no_duplicates(cls, values: list[str]) -> list[str]:
-        _unique(values, "id")
-        return values
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        return [
+            problem
+            for field in ("subnet_ids", "security_group_ids")
+            for problem in _duplicates(
+                [(i, v) for i, v in _items(data.get(field)) if ok(field, i)], field, "id", UNIQUE_ITEMS_RULE
+            )
+        ]
 
 
 class StudioSettings(Strict):
@@ -221,14 +471,16 @@ class StudioSettings(Strict):
         "retain", description="What happens to the home-directory EFS volume when the domain is deleted."
     )
 
-    @model_validator(mode="after")
-    def _max_not_below_default(self) -> "StudioSettings":
-        if self.max_idle_timeout_minutes < self.idle_timeout_minutes:
-            raise ValueError(
-                f"max_idle_timeout_minutes ({self.max_idle_timeout_minutes}) must be at least "
-                f"idle_timeout_minutes ({self.idle_timeout_minutes})"
-            )
-        return self
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        if not (ok("idle_timeout_minutes") and ok("max_idle_timeout_minutes")):
+            return []
+        idle, longest = data["idle_timeout_minutes"], data["max_idle_timeout_minutes"]
+        if longest < idle:
+            return [Problem(("max_idle_timeout_minutes",), longest,
+                            f"{longest} is not allowed: it must be at least idle_timeout_minutes ({idle})",
+                            "studio_idle_timeouts")]
+        return []
 
 
 class QuotaUsage(str, Enum):
@@ -285,6 +537,8 @@ class Deployment(Strict):
 
 
 class DataCapture(Strict):
+    """Capture of a sampled share of the endpoint's requests and responses."""
+
     enabled: StrictBool = False
     sampling_percent: StrictInt = Field(20, ge=1, le=100)
 
@@ -306,15 +560,21 @@ class EndpointSettings(Strict):
     alarms: Alarms = Alarms()
     keep_previous_configs: StrictInt = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
 
-    @model_validator(mode="after")
-    def _shifting_needs_a_fleet(self) -> "EndpointSettings":
-        if self.deployment.style != "all_at_once" and self.initial_instance_count < 2:
-            raise ValueError(
-                f"deployment.style {self.deployment.style!r} with initial_instance_count "
-                f"{self.initial_instance_count} is not allowed: canary and linear shifting need at least 2 "
-                "instances (each step is at most half the fleet); use style 'all_at_once' or more instances"
-            )
-        return self
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        deployment = data.get("deployment")
+        if not (isinstance(deployment, dict) and ok("deployment", "style") and ok("initial_instance_count")):
+            return []
+        style, count = deployment.get("style", "all_at_once"), data["initial_instance_count"]
+        if style != "all_at_once" and count < 2:
+            return [Problem(
+                (), count,
+                f"deployment.style {style!r} with initial_instance_count {count} is not allowed: canary and linear "
+                "shifting need at least 2 instances (each step is at most half the fleet); use style 'all_at_once' "
+                "or more instances",
+                "fleet_for_shifting",
+            )]
+        return []
 
 
 ColumnName = Annotated[
@@ -325,6 +585,7 @@ ColumnName = Annotated[
     ),
 ]
 ClassLabel = Annotated[str, _pattern(r"[A-Za-z0-9_.-]{1,64}", "1-64 letters, digits, _ . - (no commas)")]
+FacetValue = Annotated[str, _pattern(r"[^,;|=]{1,64}", "1-64 characters, none of , ; | =")]
 DataPrefix = Annotated[
     str,
     _pattern(
@@ -333,25 +594,29 @@ DataPrefix = Annotated[
         "(the trailing '/' keeps it from also matching a sibling prefix)",
     ),
 ]
+_ALL_OBJECTIVES = sorted({o for objectives in problem_module.AUTOML_OBJECTIVES.values() for o in objectives})
+_ALL_QUALITY_METRICS = sorted({m for metrics in problem_module.QUALITY_METRICS.values() for m in metrics})
 
 
 class BiasFacet(Strict):
     """A sensitive column and the values that form its sensitive group."""
 
     name: ColumnName = Field(description="A feature or context column.")
-    values: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,;|=]+$")]] = Field(
+    values: list[FacetValue] = Field(
         min_length=1, max_length=20, description="Values of the sensitive group (no , ; | or =)."
     )
 
 
 class QualityGate(Strict):
-    metric: str = Field(
+    """What a model version must reach to be registered for approval."""
+
+    metric: Annotated[str, _Rule({"enum": _ALL_QUALITY_METRICS})] = Field(
         description="Evaluation metric the gate reads. binary: " + ", ".join(problem_module.QUALITY_METRICS["binary"])
         + "; multiclass: " + ", ".join(problem_module.QUALITY_METRICS["multiclass"])
         + "; regression: " + ", ".join(problem_module.QUALITY_METRICS["regression"]) + "."
     )
-    threshold: float = Field(description="Registration needs the metric at or above it (at or below for the "
-                             "error metrics rmse, mae and mse).")
+    threshold: StrictFloat = Field(description="Registration needs the metric at or above it (at or below for the "
+                                   "error metrics rmse, mae and mse).")
 
 
 DEFAULT_OBJECTIVES = {"binary": "AUC", "multiclass": "F1macro", "regression": "RMSE"}
@@ -359,22 +624,59 @@ DEFAULT_QUALITY_GATES = {"binary": ("auc", 0.8), "multiclass": ("weighted_f1", 0
 
 
 class SplitSettings(Strict):
+    """How the pipeline splits the data into train, validation and test rows."""
+
     mode: Literal["random", "ordered", "by_key", "stratified"] | None = Field(
         None, description="Default split of the pipeline; unset: stratified for classification, random for regression."
     )
-    train_fraction: float = Field(0.7, gt=0, lt=1)
-    validation_fraction: float = Field(0.15, gt=0, lt=1)
-    test_fraction: float = Field(0.15, gt=0, lt=1)
+    train_fraction: StrictFloat = Field(0.7, gt=0, lt=1)
+    validation_fraction: StrictFloat = Field(0.15, gt=0, lt=1)
+    test_fraction: StrictFloat = Field(0.15, gt=0, lt=1)
     seed: StrictInt = Field(42, ge=0, le=2**31 - 1)
 
-    @model_validator(mode="after")
-    def _fractions_sum_to_one(self) -> "SplitSettings":
-        total = self.train_fraction + self.validation_fraction + self.test_fraction
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        names = ("train_fraction", "validation_fraction", "test_fraction")
+        if not all(ok(name) for name in names):
+            return []
+        total = sum(data[name] for name in names)
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(
-                f"train_fraction + validation_fraction + test_fraction is {total:g}, not allowed: they must sum to 1"
-            )
-        return self
+            return [Problem(
+                (), total,
+                f"train_fraction + validation_fraction + test_fraction is {total:g}, not allowed: they must sum to 1",
+                "split_fractions",
+            )]
+        return []
+
+
+def _problem_type_defaults(data: Any) -> Any:
+    """Objective, quality gate and split mode default by problem type (only when the type itself is valid)."""
+    if not isinstance(data, dict) or data.get("problem_type") not in DEFAULT_OBJECTIVES:
+        return data
+    problem_type = data["problem_type"]
+    data = dict(data)
+    if data.get("objective") is None:
+        data["objective"] = DEFAULT_OBJECTIVES[problem_type]
+    if data.get("quality_gate") is None:
+        metric, threshold = DEFAULT_QUALITY_GATES[problem_type]
+        data["quality_gate"] = {"metric": metric, "threshold": threshold}
+    split = data.get("split")
+    if split is None or (isinstance(split, dict) and split.get("mode") is None):
+        split = dict(split or {})
+        split["mode"] = "random" if problem_type == "regression" else "stratified"
+        data["split"] = split
+    return data
+
+
+def _problem_from(data: dict[str, Any]) -> "problem_module.Problem":
+    """The problem as the pipeline definition and its step scripts see it, from a problem section's data."""
+    return problem_module.Problem(
+        problem_type=data["problem_type"], target=data["target"], features=tuple(data["features"]),
+        exclude=tuple(data["exclude"]), id_column=data["id_column"] or "", time_column=data["time_column"] or "",
+        key_column=data["key_column"] or "", context=tuple(data["context"]), positive_label=data["positive_label"],
+        classes=tuple(data["classes"]), input_layout=data["input_layout"],
+        facets=tuple(problem_module.Facet(f["name"], tuple(f["values"])) for f in data["facets"]),
+    )
 
 
 class ProblemSettings(Strict):
@@ -386,20 +688,27 @@ class ProblemSettings(Strict):
     )
     target: ColumnName = Field(description="The column the model predicts.")
     features: list[ColumnName] = Field(
-        default_factory=list, max_length=500,
+        default_factory=list, max_length=500, json_schema_extra=_unique_items(),
         description="Model inputs in order; empty means every column but target, id, time, key, context and exclude.",
     )
-    exclude: list[ColumnName] = Field(default_factory=list, max_length=500, description="Columns never used as features.")
+    exclude: list[ColumnName] = Field(
+        default_factory=list, max_length=500, json_schema_extra=_unique_items(),
+        description="Columns never used as features.",
+    )
     id_column: ColumnName | None = Field(None, description="Row identity; never a model input.")
     time_column: ColumnName | None = Field(None, description="Event time; the ordered split needs it.")
     key_column: ColumnName | None = Field(None, description="Grouping key (customer, product); the by_key split needs it.")
     context: list[ColumnName] = Field(
-        default_factory=list, max_length=50, description="Columns kept with the test rows for bias analysis, never model inputs."
+        default_factory=list, max_length=50, json_schema_extra=_unique_items(),
+        description="Columns kept with the test rows for bias analysis, never model inputs.",
     )
     positive_label: ClassLabel = Field("1", description="Positive class of a binary problem.")
-    classes: list[ClassLabel] = Field(default_factory=list, max_length=100, description="Class labels of a multiclass problem (at least 3).")
+    classes: list[ClassLabel] = Field(
+        default_factory=list, max_length=100, json_schema_extra=_unique_items(),
+        description="Class labels of a multiclass problem (at least 3).",
+    )
     facets: list[BiasFacet] = Field(default_factory=list, max_length=10, description="Sensitive facets analysed for bias.")
-    objective: str | None = Field(
+    objective: Annotated[str, _Rule({"enum": _ALL_OBJECTIVES})] | None = Field(
         None,
         description="Autopilot objective metric. binary: "
         + ", ".join(problem_module.AUTOML_OBJECTIVES["binary"]) + "; multiclass: "
@@ -421,109 +730,114 @@ class ProblemSettings(Strict):
     @model_validator(mode="before")
     @classmethod
     def _defaults_of_the_problem_type(cls, data: Any) -> Any:
-        """Objective, quality gate and split mode default by problem type (only when the type itself is valid)."""
-        if not isinstance(data, dict) or data.get("problem_type") not in DEFAULT_OBJECTIVES:
-            return data
-        problem_type = data["problem_type"]
-        data = dict(data)
-        if data.get("objective") is None:
-            data["objective"] = DEFAULT_OBJECTIVES[problem_type]
-        if data.get("quality_gate") is None:
-            metric, threshold = DEFAULT_QUALITY_GATES[problem_type]
-            data["quality_gate"] = {"metric": metric, "threshold": threshold}
-        split = data.get("split")
-        if split is None or (isinstance(split, dict) and split.get("mode") is None):
-            split = dict(split or {})
-            split["mode"] = "random" if problem_type == "regression" else "stratified"
-            data["split"] = split
-        return data
+        return _problem_type_defaults(data)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "ProblemSettings":
-        problems = []
-        problem_type = self.problem_type
-        objectives = problem_module.AUTOML_OBJECTIVES[problem_type]
-        if self.objective not in objectives:
-            problems.append(
-                f"objective {self.objective!r} is not allowed for problem_type {problem_type!r}: "
-                f"use one of {', '.join(objectives)}"
-            )
-        metrics = problem_module.QUALITY_METRICS[problem_type]
-        if self.quality_gate.metric not in metrics:
-            problems.append(
-                f"quality_gate.metric {self.quality_gate.metric!r} is not allowed for problem_type {problem_type!r}: "
-                f"use one of {', '.join(metrics)}"
-            )
-        gate = self.quality_gate
-        direction = metrics.get(gate.metric)
-        if direction == "min" and gate.threshold < 0:
-            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for {gate.metric}: it must be >= 0")
-        if gate.metric != "r2" and direction == "max" and not 0 <= gate.threshold <= 1:
-            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for {gate.metric}: it must be in [0, 1]")
-        if gate.metric == "r2" and gate.threshold > 1:
-            problems.append(f"quality_gate.threshold {gate.threshold} is not allowed for r2: it must be <= 1")
-        if problem_type == "multiclass" and len(self.classes) < 3:
-            problems.append(
-                f"classes {self.classes} is not allowed for problem_type 'multiclass': list at least 3 class labels"
-            )
-        if problem_type != "multiclass" and self.classes:
-            problems.append(f"classes {self.classes} is only allowed for problem_type 'multiclass'")
-        if len(set(self.classes)) != len(self.classes):
-            problems.append(f"classes {self.classes} has duplicates")
-        roles = {}
+    @classmethod
+    def _with_defaults(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return super()._with_defaults(_problem_type_defaults(data))
+
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:  # noqa: C901 - one rule after another
+        problems: list[Problem] = []
+
+        def problem(loc: tuple, value: Any, message: str, rule: str) -> None:
+            problems.append(Problem(loc, value, message, rule))
+
+        problem_type = data.get("problem_type")
+        typed = ok("problem_type") and problem_type in problem_module.AUTOML_OBJECTIVES
+        if typed and ok("objective"):
+            objectives = problem_module.AUTOML_OBJECTIVES[problem_type]
+            objective = data.get("objective")
+            if objective not in objectives:
+                problem(("objective",), objective, f"{objective!r} is not allowed for problem_type {problem_type!r}: "
+                        f"use one of {', '.join(objectives)}", "problem_objective")
+        gate = data.get("quality_gate")
+        if typed and isinstance(gate, dict) and ok("quality_gate", "metric"):
+            metrics = problem_module.QUALITY_METRICS[problem_type]
+            metric = gate.get("metric")
+            if metric not in metrics:
+                problem(("quality_gate", "metric"), metric, f"{metric!r} is not allowed for problem_type "
+                        f"{problem_type!r}: use one of {', '.join(metrics)}", "problem_quality_gate")
+            threshold = gate.get("threshold")
+            if ok("quality_gate", "threshold"):
+                where, direction = ("quality_gate", "threshold"), metrics.get(metric)
+                if direction == "min" and threshold < 0:
+                    problem(where, threshold, f"{threshold} is not allowed for {metric}: it must be >= 0",
+                            "problem_quality_gate")
+                if metric != "r2" and direction == "max" and not 0 <= threshold <= 1:
+                    problem(where, threshold, f"{threshold} is not allowed for {metric}: it must be in [0, 1]",
+                            "problem_quality_gate")
+                if metric == "r2" and threshold > 1:
+                    problem(where, threshold, f"{threshold} is not allowed for r2: it must be <= 1",
+                            "problem_quality_gate")
+        classes = data.get("classes")
+        if typed and ok("classes"):
+            if problem_type == "multiclass" and len(classes) < 3:
+                problem(("classes",), classes, f"{classes} is not allowed for problem_type 'multiclass': list at least "
+                        "3 class labels", "problem_classes")
+            if problem_type != "multiclass" and classes:
+                problem(("classes",), classes, f"{classes} is only allowed for problem_type 'multiclass'",
+                        "problem_classes")
+        problems += _duplicates([(i, c) for i, c in _items(classes) if ok("classes", i)], "classes", "class label",
+                                UNIQUE_ITEMS_RULE)
+        roles: dict[str, str] = {}
         for role in ("target", "id_column", "time_column", "key_column"):
-            column = getattr(self, role)
-            if column is None:
+            column = data.get(role)
+            if column is None or not ok(role):
                 continue
             if column in roles:
-                problems.append(f"{role} {column!r} is not allowed: it is already the {roles[column]}")
-            roles[column] = role
+                problem((role,), column, f"{column!r} is not allowed: it is already the {roles[column]}",
+                        "problem_columns")
+            else:
+                roles[column] = role
+        listed = {}
         for field_name in ("features", "exclude", "context"):
-            values = getattr(self, field_name)
-            duplicates = sorted({v for v in values if values.count(v) > 1})
-            if duplicates:
-                problems.append(f"{field_name} has duplicate column(s) {duplicates}")
-            clash = [v for v in values if v in roles]
-            if clash:
-                problems.append(f"{field_name} {clash} is not allowed: already the {roles[clash[0]]}")
-        overlap = sorted(set(self.features) & set(self.context))
-        if overlap:
-            problems.append(f"context {overlap} is not allowed: these columns are also features")
-        if self.features and self.exclude:
-            problems.append("exclude is only allowed when features is empty ('all but' the excluded columns)")
-        for index, facet in enumerate(self.facets):
-            where = f"facets[{index}].name {facet.name!r}"
-            if facet.name in roles:
-                problems.append(f"{where} is not allowed: it is the {roles[facet.name]}")
-            if self.features and facet.name not in self.features and facet.name not in self.context:
-                problems.append(
-                    f"{where} is not among the columns: use one of the features or context columns "
-                    f"({', '.join(self.features + self.context)})"
-                )
-            if facet.name in self.exclude:
-                problems.append(f"{where} is not allowed: it is excluded; list it under context to analyse it")
-        if problems:
-            raise ValueError("; ".join(problems))
-        allowed = self.to_problem().allowed_split_modes()
-        if self.split.mode not in allowed:
+            listed[field_name] = [(i, v) for i, v in _items(data.get(field_name)) if ok(field_name, i)]
+            problems += _duplicates(listed[field_name], field_name, "column", UNIQUE_ITEMS_RULE)
+            for index, column in listed[field_name]:
+                if column in roles:
+                    problem((field_name, index), column,
+                            f"{column!r} is not allowed: it is already the {roles[column]}", "problem_columns")
+        features = {v for _, v in listed["features"]}
+        for index, column in listed["context"]:
+            if column in features:
+                problem(("context", index), column, f"{column!r} is not allowed: it is also one of the features",
+                        "problem_columns")
+        exclude = data.get("exclude")
+        if isinstance(data.get("features"), list) and data["features"] and isinstance(exclude, list) and exclude:
+            problem(("exclude",), exclude, f"{exclude} is not allowed: exclude is only allowed when features is empty "
+                    "('all but' the excluded columns)", "problem_columns")
+        columns_ok = ok("features") and ok("context")
+        for index, facet in _items(data.get("facets")):
+            if not (isinstance(facet, dict) and ok("facets", index, "name")):
+                continue
+            where, name = ("facets", index, "name"), facet["name"]
+            if name in roles:
+                problem(where, name, f"{name!r} is not allowed: it is the {roles[name]}", "problem_facets")
+            if columns_ok and data["features"] and name not in data["features"] and name not in data["context"]:
+                problem(where, name, f"{name!r} is not among the columns: use one of the features or context columns "
+                        f"({', '.join(data['features'] + data['context'])})", "problem_facets")
+            if ok("exclude") and name in data["exclude"]:
+                problem(where, name, f"{name!r} is not allowed: it is excluded; list it under context to analyse it",
+                        "problem_facets")
+        split = data.get("split")
+        if problems or not (typed and isinstance(split, dict) and ok("split", "mode") and ok("time_column")
+                            and ok("key_column")):
+            return problems
+        try:  # only a consistent problem knows its split modes; a field that is bad itself is reported already
+            allowed = _problem_from(data).allowed_split_modes()
+        except (problem_module.ProblemError, KeyError, TypeError):
+            return problems
+        mode = split.get("mode")
+        if mode not in allowed:
             needs = {"ordered": "time_column", "by_key": "key_column", "stratified": "a classification problem_type"}
-            problems.append(
-                f"split.mode {self.split.mode!r} is not allowed here: it needs {needs[self.split.mode]}; "
-                f"this problem allows {', '.join(allowed)}"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            problem(("split", "mode"), mode, f"{mode!r} is not allowed here: it needs {needs.get(mode, mode)}; this "
+                    f"problem allows {', '.join(allowed)}", "problem_split_mode")
+        return problems
 
     def to_problem(self) -> "problem_module.Problem":
         """The problem as the pipeline definition and its step scripts see it."""
-        return problem_module.Problem(
-            problem_type=self.problem_type, target=self.target, features=tuple(self.features),
-            exclude=tuple(self.exclude), id_column=self.id_column or "", time_column=self.time_column or "",
-            key_column=self.key_column or "", context=tuple(self.context), positive_label=self.positive_label,
-            classes=tuple(self.classes), input_layout=self.input_layout,
-            facets=tuple(problem_module.Facet(f.name, tuple(f.values)) for f in self.facets),
-        )
+        return _problem_from(self.model_dump(mode="json"))
 
 
 def _fraud_problem() -> ProblemSettings:
@@ -564,14 +878,12 @@ class UseCase(Strict):
         )
 
 
-# `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
-RESERVED_TEAM_NAMES = frozenset({"platform", "network"})
-
-
 class Team(Strict):
+    """One data-science team: its people, its use cases and where its alerts go."""
+
     name: TeamName
     cost_center: TagValue
-    users: list[UserName] = Field(default_factory=list)
+    users: list[UserName] = Field(default_factory=list, json_schema_extra=_unique_items())
     use_cases: list[UseCase] = Field(
         default_factory=list,
         max_length=MAX_USE_CASES_PER_TEAM,
@@ -581,27 +893,62 @@ class Team(Strict):
     alert_emails: list[Email] = Field(default_factory=list)
     reaper: ReaperOverride = ReaperOverride()
 
-    @field_validator("name")
     @classmethod
-    def _not_reserved(cls, name: str) -> str:
-        if name in RESERVED_TEAM_NAMES:
-            raise ValueError(
-                f"{name!r} is not allowed: reserved for the platform's own resources (<prefix>-{name}-...); "
-                f"choose another name than {', '.join(sorted(RESERVED_TEAM_NAMES))}"
-            )
-        return name
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        users = [(i, u) for i, u in _items(data.get("users")) if ok("users", i)]
+        use_cases = [
+            (i, u["name"]) for i, u in _items(data.get("use_cases"))
+            if isinstance(u, dict) and ok("use_cases", i, "name")
+        ]
+        return [
+            *_duplicates(users, "users", "user name", UNIQUE_ITEMS_RULE),
+            *_duplicates(use_cases, "use_cases", "use case name", "unique_use_case_names"),
+        ]
 
-    @field_validator("users")
-    @classmethod
-    def _unique_users(cls, users: list[str]) -> list[str]:
-        _unique(users, "user name")
-        return users
 
-    @field_validator("use_cases")
-    @classmethod
-    def _unique_use_cases(cls, use_cases: list[UseCase]) -> list[UseCase]:
-        _unique([u.name for u in use_cases], "use case name")
-        return use_cases
+def _normalized(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An error location without the tag pydantic inserts for the network union (``network.existing.vpc_id``)."""
+    if len(loc) > 1 and loc[0] == "network" and loc[1] in ("new", "existing"):
+        return loc[:1] + loc[2:]
+    return tuple(loc)
+
+
+def _ok_unless(bad: list[tuple[Any, ...]]) -> Callable[[tuple[Any, ...]], bool]:
+    """Whether the value at an absolute path is usable: no field error at it, inside it, or above it."""
+
+    def ok(loc: tuple[Any, ...]) -> bool:
+        return not any(error[: len(loc)] == loc or loc[: len(error)] == error for error in bad)
+
+    return ok
+
+
+def _sections(annotation: Any, value: Any, loc: tuple[Any, ...]):
+    """The config sections (model, data, location) a field's value holds: itself, list items, a union member."""
+    if isinstance(annotation, type) and issubclass(annotation, Strict):
+        yield annotation, value, loc
+    elif typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        for index, element in _items(value):
+            yield from _sections(item, element, loc + (index,))
+    elif typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [m for m in typing.get_args(annotation) if isinstance(m, type) and issubclass(m, Strict)]
+        if len(members) == 1:
+            yield from _sections(members[0], value, loc)
+        for member in members if len(members) > 1 and isinstance(value, dict) else ():
+            if value.get("mode", "new") in typing.get_args(member.model_fields["mode"].annotation):
+                yield member, value, loc
+
+
+def _section_problems(model: type[Strict], data: Any, loc: tuple[Any, ...], ok: Callable) -> list[Problem]:
+    """Every several-field problem of a section and the sections inside it, at absolute locations."""
+    if not isinstance(data, dict):
+        return []
+    data = model._with_defaults(data)
+    problems = [p._replace(loc=loc + p.loc) for p in model._problems(data, lambda *path: ok(loc + path))]
+    for name, field in model.model_fields.items():
+        for section, value, where in _sections(field.annotation, data.get(name), loc + (name,)):
+            problems += _section_problems(section, value, where, ok)
+    return problems
 
 
 class PlatformConfig(Strict):
@@ -609,76 +956,88 @@ class PlatformConfig(Strict):
 
     prefix: Prefix = Field(description="Starts every stack and resource name; fixed after first deploy.")
     account: AccountId | None = Field(None, description="Deploy to this account; unset: the CLI's current account.")
-    region: str | None = Field(None, description="Deploy to this region; unset: the CLI's current region.")
+    region: Region | None = Field(None, description="Deploy to this region; unset: the CLI's current region.")
     network: NewNetwork | ExistingNetwork = Field(default_factory=NewNetwork, discriminator="mode")
     studio: StudioSettings = StudioSettings()
     alert_emails: list[Email] = Field(default_factory=list, description="Receive platform-wide alerts.")
     quotas: list[QuotaRequest] = Field(default_factory=list)
     reaper: ReaperSettings = ReaperSettings()
-    tags: dict[str, TagValue] = Field(default_factory=dict, description="Extra tags on every taggable resource.")
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict, json_schema_extra=_keys_checked, description="Extra tags on every taggable resource."
+    )
     break_glass_role_arns: list[RoleArn] = Field(
         default_factory=list,
         max_length=10,
+        json_schema_extra=_unique_items(),
         description="Administrator roles that may still read and write every team's data bucket; every other "
         "principal but the team's own roles is denied by the bucket policy.",
     )
     teams: list[Team] = Field(min_length=1)
 
-    @field_validator("region")
+    @model_validator(mode="wrap")
     @classmethod
-    def _supported_region(cls, value: str | None) -> str | None:
-        if value is not None and value not in SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not allowed: one of {', '.join(SUPPORTED_REGIONS)}")
-        return value
+    def _every_problem_at_once(cls, data: Any, handler: Any) -> "PlatformConfig":
+        """Field errors and several-field problems in one error: pydantic alone skips the latter when any field
+        is bad, so they are found on the raw data then (skipping rules whose inputs are bad themselves)."""
+        token = _PLATFORM_WIDE.set(True)
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            problems = _section_problems(cls, data, (), _ok_unless([_normalized(e["loc"]) for e in errors]))
+            if not problems:
+                raise
+            raise ValidationError.from_exception_data(exc.title, [
+                *({"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e.get("input")}
+                  for e in errors),
+                *_line_errors(problems),
+            ]) from None
+        finally:
+            _PLATFORM_WIDE.reset(token)
+        problems = _section_problems(cls, config.model_dump(mode="json"), (), lambda loc: True)
+        if problems:
+            raise _cross_field_error(cls.__name__, problems)
+        return config
 
-    @field_validator("tags")
     @classmethod
-    def _tag_keys(cls, tags: dict[str, str]) -> dict[str, str]:
-        for key in tags:
-            if not re.fullmatch(r"[\w .:/=+\-@]{1,128}", key) or key.lower().startswith(("aws:", "mlops:")):
-                raise ValueError(
-                    f"tag key {key!r} is not allowed: 1-128 letters, digits, spaces and _ . : / = + - @, "
-                    "not starting with 'aws:' or 'mlops:' (reserved)"
-                )
-        return tags
-
-    @field_validator("break_glass_role_arns")
-    @classmethod
-    def _unique_break_glass_roles(cls, arns: list[str]) -> list[str]:
-        _unique(arns, "break-glass role ARN")
-        return arns
-
-    @field_validator("teams")
-    @classmethod
-    def _unique_teams(cls, teams: list[Team]) -> list[Team]:
-        _unique([t.name for t in teams], "team name")
-        return teams
-
-    @field_validator("quotas")
-    @classmethod
-    def _unique_quotas(cls, quotas: list[QuotaRequest]) -> list[QuotaRequest]:
-        _unique([(q.instance_type, q.usage.value) for q in quotas], "quota (instance_type, usage)")
-        return quotas
-
-    @model_validator(mode="after")
-    def _names_fit_after_prefixing(self) -> "PlatformConfig":
-        for ti, team in enumerate(self.teams):
-            for ui, use_case in enumerate(team.use_cases):
-                full = f"{self.prefix}-{team.name}-{use_case.name}"
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        problems: list[Problem] = []
+        prefix_ok, prefix = ok("prefix"), data.get("prefix")
+        team_names = []
+        for ti, team in _items(data.get("teams")):
+            if not (isinstance(team, dict) and ok("teams", ti, "name")):
+                continue
+            name = team["name"]
+            team_names.append((ti, name))
+            for ui, use_case in _items(team.get("use_cases")):
+                if not (prefix_ok and isinstance(use_case, dict) and ok("teams", ti, "use_cases", ui, "name")):
+                    continue
+                full = f"{prefix}-{name}-{use_case['name']}"
                 if len(full) > MAX_GROUP_NAME_LENGTH:
-                    raise ValueError(
-                        f"teams[{ti}].use_cases[{ui}].name: {use_case.name!r} makes the registry group name "
-                        f"{full!r} {len(full)} characters long; at most {MAX_GROUP_NAME_LENGTH} are allowed "
-                        "(prefix, team and use case together)"
-                    )
-            for ui, user in enumerate(team.users):
-                profile = f"{team.name}-{user}"
-                if len(profile) > MAX_PROFILE_NAME_LENGTH:
-                    raise ValueError(
-                        f"teams[{ti}].users[{ui}]: {user!r} makes the user profile name {profile!r} "
-                        f"{len(profile)} characters long; at most {MAX_PROFILE_NAME_LENGTH} are allowed"
-                    )
-        return self
+                    problems.append(Problem(
+                        ("teams", ti, "use_cases", ui, "name"), use_case["name"],
+                        f"{use_case['name']!r} makes the registry group name {full!r} {len(full)} characters long; at "
+                        f"most {MAX_GROUP_NAME_LENGTH} are allowed (prefix, team and use case together)",
+                        "names_fit_after_prefixing",
+                    ))
+            for ui, user in _items(team.get("users")):
+                profile = f"{name}-{user}"
+                if ok("teams", ti, "users", ui) and len(profile) > MAX_PROFILE_NAME_LENGTH:
+                    problems.append(Problem(
+                        ("teams", ti, "users", ui), user,
+                        f"{user!r} makes the user profile name {profile!r} {len(profile)} characters long; at most "
+                        f"{MAX_PROFILE_NAME_LENGTH} are allowed",
+                        "names_fit_after_prefixing",
+                    ))
+        problems += _duplicates(team_names, "teams", "team name", "unique_team_names")
+        quotas = [
+            (i, (q["instance_type"], q["usage"])) for i, q in _items(data.get("quotas"))
+            if isinstance(q, dict) and ok("quotas", i, "instance_type") and ok("quotas", i, "usage")
+        ]
+        problems += _duplicates(quotas, "quotas", "quota (instance_type, usage)", "unique_quotas")
+        arns = [(i, arn) for i, arn in _items(data.get("break_glass_role_arns")) if ok("break_glass_role_arns", i)]
+        problems += _duplicates(arns, "break_glass_role_arns", "break-glass role ARN", UNIQUE_ITEMS_RULE)
+        return problems
 
     def team(self, name: str) -> Team:
         for team in self.teams:
@@ -689,40 +1048,51 @@ class PlatformConfig(Strict):
 
 def _location(loc: tuple[Any, ...]) -> str:
     path = ""
-    for part in loc:
+    for part in _normalized(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("new", "existing") and path.endswith("network"):
-            continue
         else:
             path += f".{part}" if path else str(part)
     return path or "(top level)"
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = _location(error["loc"])
-    kind = error["type"]
-    value = error.get("input")
+    loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
     message = error["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # a mapping's key, ('tags', 'aws:x', '[key]'): "tags: key 'aws:x' is not ..."
+        return f"{_location(loc[:-2])}: key {_what_is_wrong(_location(loc), kind, value, message)}"
+    where = _location(loc)
+    if where == "(top level)" and kind not in ("extra_forbidden", "missing"):
+        return message
+    return f"{where}: {_what_is_wrong(where, kind, value, message)}"
+
+
+def _what_is_wrong(where: str, kind: str, value: Any, message: str) -> str:
+    if kind == "cross_field":
+        return message
     if kind == "extra_forbidden":
-        return f"{where}: unknown key (value {value!r}); remove it or check its spelling"
+        return f"unknown key (value {value!r}); remove it or check its spelling"
     if kind == "missing":
-        return f"{where}: required field is missing"
+        return "required field is missing"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        tags = "'new' (a VPC the platform creates) or 'existing'" if where == "network" else "see docs/config.md"
+        if kind == "union_tag_not_found":
+            return f"'mode' is missing: {tags}"
+        tag = value.get("mode") if isinstance(value, dict) else value
+        return f"mode {tag!r} is not allowed: {tags}"
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return (
-            f"{where}: {value!r} is not allowed: text; put it in quotes (\"{value}\") so that YAML does not "
+            f"{value!r} is not allowed: text; put it in quotes (\"{value}\") so that YAML does not "
             "read it as a number (which also drops leading zeros)"
         )
-    if where == "(top level)":
-        return message
     if isinstance(value, (dict, list)) and len(repr(value)) > 80:  # the message names what is wrong in it
-        return f"{where}: {message}"
-    if kind in ("bool_type", "int_type") and isinstance(value, str):
-        wanted = "true or false" if kind == "bool_type" else "a whole number"
-        return f"{where}: {value!r} is not allowed: {wanted}, written without quotes (a quoted value is text)"
+        return message
+    if kind in ("bool_type", "int_type", "float_type") and isinstance(value, str):
+        wanted = {"bool_type": "true or false", "int_type": "a whole number", "float_type": "a number"}[kind]
+        return f"{value!r} is not allowed: {wanted}, written without quotes (a quoted value is text)"
     if message.startswith(repr(value)) or where in message:
-        return f"{where}: {message}"
-    return f"{where}: {value!r} is not allowed: {message}"
+        return message
+    return f"{value!r} is not allowed: {message}"
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
@@ -757,7 +1127,8 @@ def load_config(path: str | Path) -> PlatformConfig:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema editors use to complete and check the config file."""
+    """The JSON Schema editors use to complete and check the config file (the same rules as the loader's, but
+    those in `LOADER_ONLY_RULES`)."""
     schema = PlatformConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "SageMaker MLOps platform config"

@@ -135,34 +135,34 @@ BAD_INPUTS = [
     ),
     # use-case problems (teams[1]: churn, binary with a key split; teams[2]: pricing, regression ordered by time)
     ("teams.2.use_cases.0.problem.objective", "AUC",
-     ["teams[2].use_cases[0].problem", "objective 'AUC' is not allowed for problem_type 'regression'", "RMSE"]),
+     ["teams[2].use_cases[0].problem.objective: 'AUC' is not allowed for problem_type 'regression'", "RMSE"]),
     ("teams.1.use_cases.0.problem.objective", "F1macro",
-     ["teams[1].use_cases[0].problem", "'F1macro'", "use one of AUC, Accuracy"]),
+     ["teams[1].use_cases[0].problem.objective", "'F1macro'", "use one of AUC, Accuracy"]),
     ("teams.1.use_cases.0.problem.positive_label", "yes, really",
      ["teams[1].use_cases[0].problem.positive_label", "'yes, really'", "(no commas)"]),
     ("teams.2.use_cases.0.problem.time_column", DELETE,
-     ["teams[2].use_cases[0].problem", "split.mode 'ordered' is not allowed here: it needs time_column",
+     ["teams[2].use_cases[0].problem.split.mode: 'ordered' is not allowed here: it needs time_column",
       "allows random, by_key"]),
     ("teams.1.use_cases.0.problem.key_column", DELETE,
-     ["split.mode 'by_key'", "needs key_column"]),
+     ["problem.split.mode: 'by_key'", "needs key_column"]),
     ("teams.2.use_cases.0.problem.split", {"mode": "stratified"},
-     ["split.mode 'stratified'", "a classification problem_type"]),
+     ["problem.split.mode: 'stratified'", "a classification problem_type"]),
     ("teams.2.use_cases.0.problem.facets", [{"name": "region", "values": ["north"]}],
-     ["facets[0].name 'region' is not among the columns", "store_region"]),
+     ["problem.facets[0].name: 'region' is not among the columns", "store_region"]),
     ("teams.2.use_cases.0.problem.facets", [{"name": "units_sold", "values": ["1"]}],
-     ["facets[0].name 'units_sold'", "it is the target"]),
+     ["problem.facets[0].name: 'units_sold'", "it is the target"]),
     ("teams.2.use_cases.0.problem.quality_gate", {"metric": "auc", "threshold": 0.8},
-     ["quality_gate.metric 'auc' is not allowed for problem_type 'regression'", "r2, rmse"]),
+     ["problem.quality_gate.metric: 'auc' is not allowed for problem_type 'regression'", "r2, rmse"]),
     ("teams.2.use_cases.0.problem.quality_gate", {"metric": "r2", "threshold": 1.5},
-     ["quality_gate.threshold 1.5", "must be <= 1"]),
+     ["problem.quality_gate.threshold: 1.5", "must be <= 1"]),
     ("teams.1.use_cases.0.problem.problem_type", "ranking",
      ["teams[1].use_cases[0].problem.problem_type", "'ranking'", "'binary', 'multiclass' or 'regression'"]),
     ("teams.1.use_cases.0.problem.problem_type", "multiclass",
-     ["classes [] is not allowed for problem_type 'multiclass'", "at least 3 class labels"]),
+     ["problem.classes: [] is not allowed for problem_type 'multiclass'", "at least 3 class labels"]),
     ("teams.1.use_cases.0.problem.target", "churned flag",
      ["teams[1].use_cases[0].problem.target", "'churned flag'", "no commas or spaces"]),
     ("teams.1.use_cases.0.problem.context", ["region", "customer_id"],
-     ["context ['customer_id'] is not allowed: already the key_column"]),
+     ["problem.context[1]: 'customer_id' is not allowed: it is already the key_column"]),
     ("teams.2.use_cases.0.problem.exclude", ["promo"],
      ["exclude is only allowed when features is empty"]),
     ("teams.1.use_cases.0.problem.data_prefix", "pipeline/data/churn",
@@ -299,8 +299,9 @@ def test_every_problem_of_a_use_case_problem_is_listed_at_once():
     with pytest.raises(ConfigError) as caught:
         parse_config(data, "platform.yaml")
     message = str(caught.value)
-    for text in ("objective 'AUC' is not allowed", "quality_gate.metric 'auc' is not allowed",
-                 "context ['price'] is not allowed: these columns are also features"):
+    assert "(3 problem(s))" in message, message
+    for text in ("problem.objective: 'AUC' is not allowed", "problem.quality_gate.metric: 'auc' is not allowed",
+                 "problem.context[1]: 'price' is not allowed: it is also one of the features"):
         assert text in message, message
 
 
