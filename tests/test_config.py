@@ -269,16 +269,10 @@ def test_field_reference_is_in_sync_and_complete():
     assert "| `network.subnet_ids` |" in docs
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ("prefix: mlp\nteams: []\n", "teams: [] is not allowed"),
-        ("prefix: [unclosed\n", "YAML syntax error at line"),
-    ],
-)
-def test_cli_prints_one_message_and_no_traceback(tmp_path, content, expected):
+def test_cli_prints_one_message_and_no_traceback(tmp_path):
+    """The app as `cdk synth` starts it: a process that exits 2 with one message."""
     config = tmp_path / "c.yaml"
-    config.write_text(content)
+    config.write_text("prefix: [unclosed\n")
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
@@ -288,8 +282,21 @@ def test_cli_prints_one_message_and_no_traceback(tmp_path, content, expected):
         timeout=120,
     )
     assert result.returncode == 2
-    assert expected in result.stderr
+    assert "YAML syntax error at line" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_app_stops_on_a_bad_config_before_building_anything(tmp_path, capsys):
+    import aws_cdk as cdk
+
+    import app as cdk_app
+
+    config = tmp_path / "c.yaml"
+    config.write_text("prefix: mlp\nteams: []\n")
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    assert cdk_app.main(app, str(config)) == 2
+    assert "teams: [] is not allowed" in capsys.readouterr().err
+    assert app.node.children == []
 
 
 def test_every_problem_of_a_use_case_problem_is_listed_at_once():
