@@ -51,13 +51,20 @@ def generated_config(teams: int) -> dict:
     return data
 
 
+def case_env() -> dict[str, str]:
+    """The environment of a case: the project's Node.js first on PATH unless --system-node."""
+    project_bin = str(ROOT / "node_modules" / ".bin")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != project_bin)
+    if not SYSTEM_NODE[0]:
+        path = f"{project_bin}{os.pathsep}{path}"
+    env = {**os.environ, "PATH": path, "PYTHONPATH": f"{ROOT}:{ROOT / 'lambdas'}"}
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")  # an end-of-life system node
+    return env
+
+
 def run_case(code: str) -> tuple[float, Path]:
     outdir = Path(tempfile.mkdtemp(prefix="bench-synth-"))
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": f"{ROOT}:{ROOT / 'lambdas'}",
-    }
+    env = case_env()
     start = time.perf_counter()
     source = code.format(outdir=str(outdir), config=CONFIG_PATH[0], teams=TEAMS[0])
     subprocess.run([sys.executable, "-c", source], cwd=ROOT, env=env, check=True)
@@ -66,6 +73,7 @@ def run_case(code: str) -> tuple[float, Path]:
 
 CONFIG_PATH = [""]
 TEAMS: list[list[str] | None] = [None]  # the -c teams selection of the current case
+SYSTEM_NODE = [False]  # run on the system's `node` instead of the project's Node.js LTS
 
 
 def measure(code: str, repeat: int) -> tuple[float, Path]:
@@ -90,7 +98,10 @@ def assembly_stats(outdir: Path) -> tuple[int, int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--system-node", action="store_true",
+                        help="run on the system's node instead of node_modules/.bin/node (for comparison)")
     args = parser.parse_args()
+    SYSTEM_NODE[0] = args.system_node
 
     rows = []
     empty_time, empty_out = measure(EMPTY_APP, args.repeat)
@@ -107,7 +118,8 @@ def main() -> None:
         elapsed, outdir = measure(PLATFORM_APP, args.repeat)
         rows.append((label, elapsed, *assembly_stats(outdir)))
 
-    print(f"median of {args.repeat} runs, each a fresh process, cdk-nag plugin on\n")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, env=case_env(), check=True)
+    print(f"median of {args.repeat} runs, each a fresh process, cdk-nag plugin on, Node.js {node.stdout.strip()}\n")
     print("| case | synth time (s) | × empty app | stacks | largest stack (resources) | largest template (KB) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, elapsed, stacks, largest, size in rows:
