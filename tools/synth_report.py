@@ -52,15 +52,29 @@ def nag_findings(outdir: Path) -> tuple[list[str], Counter]:
     return open_findings, acknowledged
 
 
+def deploy_regions(template_file: Path) -> list[str]:
+    """The regions a template can be deployed to: its stack's region when the cloud assembly next to it names
+    one (a stack with an explicit ``env``), else every supported region."""
+    manifest = template_file.parent / "manifest.json"
+    if manifest.is_file():
+        for artifact in json.loads(manifest.read_text()).get("artifacts", {}).values():
+            properties = artifact.get("properties", {})
+            if artifact.get("type") == "aws:cloudformation:stack" and properties.get("templateFile") == template_file.name:
+                region = artifact.get("environment", "").rsplit("/", 1)[-1]
+                if region in SUPPORTED_REGIONS:
+                    return [region]
+    return list(SUPPORTED_REGIONS)
+
+
 def cfn_lint(template_files: list[Path]) -> list[str]:
-    """cfn-lint matches on every template, for every supported region, with the project's one config file."""
+    """cfn-lint matches on every template, for each region it can be deployed to, with the project's config file."""
     import yaml
     from cfnlint.api import ManualArgs, lint
 
     ignored = yaml.safe_load(CFNLINT_CONFIG.read_text()).get("ignore_checks") or []
-    settings = ManualArgs(regions=list(SUPPORTED_REGIONS), ignore_checks=ignored)
     problems = []
     for path in template_files:
+        settings = ManualArgs(regions=deploy_regions(path), ignore_checks=ignored)
         matches = lint(path.read_text(), config=settings)
         problems += [f"{path.name}: {m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
     return problems

@@ -12,9 +12,10 @@ import pytest
 from stacks import policy_checks
 from stacks.config import parse_config
 from stacks.nag_acknowledgments import acknowledgments_for
+from stacks.regions import SUPPORTED_REGIONS
 from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG, synthesize
 from tools.iam.reference import action_facts
-from tools.synth_report import cfn_lint, load_templates, nag_findings
+from tools.synth_report import cfn_lint, deploy_regions, load_templates, nag_findings
 
 ACCOUNT, REGION, PARTITION = "111122223333", "us-east-1", "aws"
 
@@ -283,6 +284,16 @@ def test_resources_named_by_sagemaker_are_never_deleted_through_the_team_role(ex
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "/pipelines-*" in resources:
                 assert not [a for a in actions if a.startswith("sagemaker:Delete")], (stack, logical_id)
+
+
+def test_templates_are_linted_for_the_regions_they_can_be_deployed_to(example, edge):
+    """A stack with an explicit region deploys only there; one without may go to any supported region."""
+    pinned = edge("everything switched")
+    manifest = json.loads((pinned.outdir / "manifest.json").read_text())
+    files = [pinned.outdir / a["properties"]["templateFile"] for a in manifest["artifacts"].values()
+             if a["type"] == "aws:cloudformation:stack"]
+    assert files and all(deploy_regions(f) == ["ap-southeast-2"] for f in files)
+    assert deploy_regions(example.outdir / "mlp-platform.template.json") == list(SUPPORTED_REGIONS)
 
 
 @pytest.mark.parametrize("name", list(EDGE_CONFIGS))
