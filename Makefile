@@ -12,7 +12,7 @@ CDK := npx --no-install cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean
+.PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@echo "Installing the Python dependencies into $(VENV)/ (first run only; takes a few minutes)"
@@ -66,6 +66,23 @@ schema: install
 	$(PY) -m tools.export_schema
 	$(PY) -m tools.permissions_table
 	$(PY) -m tools.pipeline_doc
+
+# Mutation testing, outside CI (`make test` neither installs nor runs it): mutmut over lambdas/ and
+# pipeline_code/split.py against the handler and split tests, in build/mutation/, a view of the repository
+# in which lambdas/ is named src/ (why: setup.cfg [mutmut]). Fails below a score of 85 %.
+mutation: $(VENV)/.installed node_modules/.installed
+	$(PY) -m pip install --quiet -c constraints.txt mutmut==3.8.1 coverage==7.17.5 libcst==1.9.0 textual==8.2.8 \
+		setproctitle==1.3.8 mdit-py-plugins==0.7.0 linkify-it-py==2.2.0
+	rm -rf build/mutation
+	mkdir -p build/mutation/mutants
+	ln -s ../../lambdas build/mutation/src
+	ln -s src build/mutation/mutants/lambdas
+	for path in setup.cfg pytest.ini cdk.json config pipeline_code stacks tests tools; do ln -s ../../$$path build/mutation/$$path; done
+	set -o pipefail; cd build/mutation && time ../../$(VENV)/bin/mutmut run --max-children $$(nproc) | tr '\r' '\n' \
+		| awk '/^[^ ]+ ([0-9]+\/[0-9]+|Running|Generating|Listing)/ { last = $$0; next } NF { print } END { print last }'
+	cd build/mutation && ../../$(VENV)/bin/mutmut results | sort
+	cd build/mutation && ../../$(VENV)/bin/mutmut export-cicd-stats > /dev/null
+	$(PY) -m tools.mutation_score build/mutation/mutants/mutmut-cicd-stats.json --minimum 85
 
 constraints:
 	rm -rf .constraints-venv

@@ -757,6 +757,8 @@ def test_handler_sends_one_summary_and_logs_one_structured_line_per_endpoint(aws
         ("mlp-pricing-idle", "kept"),
     ]
     assert all(set(line) >= {"endpoint", "team", "action", "reason", "dry_run", "endpoint_config"} for line in lines)
+    [finished] = [r for r in caplog.records if r.getMessage() == "reaper run finished"]
+    assert finished.reaper_run == result, "one line with the run's result closes the run"
 
 
 def test_handler_event_can_force_a_dry_run_but_never_a_real_one(aws, topic_queue, monkeypatch):

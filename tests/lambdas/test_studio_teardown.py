@@ -438,7 +438,7 @@ def test_team_scope_cannot_delete_the_home_volume():
 def test_lambda_clients_use_the_standard_retry_config(monkeypatch):
     monkeypatch.setattr(clients, "CLIENTS", {})
     client = handler._client("sagemaker")
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": logic.RETRY_CONFIG["max_attempts"] + 1}
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 9}, "the first call and 8 retries"
     assert handler._client("sagemaker") is client
 
 
