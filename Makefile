@@ -12,7 +12,7 @@ CDK := npx --no-install cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean mutation
+.PHONY: wheelhouse install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@echo "Installing the Python dependencies into $(VENV)/ (first run only; takes a few minutes)"
@@ -34,7 +34,15 @@ node_modules/.installed: package.json package-lock.json
 	@node -e 'const major = Number(process.versions.node.split(".")[0]); if (major < 22 || major % 2) { console.error(`Node.js $${process.versions.node} is not a maintained LTS: install Node.js 22 or 24 (on Linux x64 and arm64, npm ci puts Node.js 24 in node_modules/)`); process.exit(1); }'
 	touch $@
 
-install: $(VENV)/.installed $(VENV_SCAN)/.installed node_modules/.installed
+# The wheels the pipeline's steps install offline in the scikit-learn image (uploaded with the step code).
+WHEELHOUSE := build/wheelhouse/requirements.txt
+$(WHEELHOUSE): pipeline_code/container_requirements.txt tools/wheelhouse.py $(VENV)/.installed
+	@echo "Downloading the pipeline steps' wheelhouse into build/wheelhouse/ (first run only)"
+	$(PY) -m tools.wheelhouse download
+
+wheelhouse: $(WHEELHOUSE)
+
+install: $(VENV)/.installed $(VENV_SCAN)/.installed node_modules/.installed $(WHEELHOUSE)
 
 synth: install
 	rm -rf cdk.out

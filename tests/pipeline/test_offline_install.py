@@ -1,0 +1,215 @@
+"""The wheelhouse installs offline under the scikit-learn image's Python and versions, and the open bias and SHAP
+step runs there with the same results as here.
+
+The stand-in for the image is a CPython 3.9 virtualenv holding the image's pinned versions
+(``pipeline_code/container_base.txt``, from PyPI) plus the unpinned packages it has; it is built once and kept
+under ``build/container-py39/`` (keyed by the pin files). Each session copies it, so the offline install starts
+from the image's state; pip is pointed at an address that refuses connections, so any download fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline_code import examples, explain, offline_install, split
+from pipeline_code.problem import FRAUD
+from tools import wheelhouse
+from tools.pipeline_runtime import stand_ins
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / "build" / "container-py39"
+WHEELS = ROOT / "build" / "wheelhouse"
+UNPINNED = ("certifi", "cryptography")
+"""Packages the image has without a pin (its requirements.txt lists them bare)."""
+OFFLINE = {"PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _stamp() -> str:
+    digest = hashlib.sha256()
+    for path in (wheelhouse.BASE, wheelhouse.REQUIREMENTS):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _image_venv() -> Path:
+    """The cached stand-in of the image (built when missing or when the pins changed)."""
+    python = wheelhouse.python39()
+    if python is None:
+        message = "no CPython 3.9 here (pyenv or python3.9 on PATH): the offline install cannot be proven"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    stamp = CACHE / ".stamp"
+    if stamp.is_file() and stamp.read_text() == _stamp():
+        return CACHE
+    shutil.rmtree(CACHE, ignore_errors=True)
+    subprocess.run([python, "-m", "venv", str(CACHE)], check=True)
+    pins = [line for line in wheelhouse.BASE.read_text().splitlines() if line and not line.startswith("#")]
+    subprocess.run([str(CACHE / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *pins, *UNPINNED], check=True)
+    stamp.write_text(_stamp())
+    return CACHE
+
+
+@pytest.fixture(scope="module")
+def container_python(tmp_path_factory) -> Path:
+    """A fresh copy of the image stand-in after the step bootstrap's offline install; its python."""
+    if not (WHEELS / "requirements.txt").is_file():
+        pytest.fail("build/wheelhouse is missing: run `make wheelhouse`")
+    venv = tmp_path_factory.mktemp("image") / "venv"
+    shutil.copytree(_image_venv(), venv, symlinks=True)
+    python = venv / "bin" / "python"
+    listing = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
+                              "print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    expected = offline_install.missing_pins(offline_install.read_pins(),
+                                            {offline_install.normalised(n) for n in listing})
+    assert len(expected) > 40, "the image stand-in lacks the step libraries before the install"
+    done = _bootstrap(python, ["pipeline_code.explain", "--help"])
+    assert done.returncode == 0, done.stderr
+    installed = int(done.stdout.split("offline_install: ", 1)[1].split(" ", 1)[0])
+    assert installed == len(expected), done.stdout
+    return python
+
+
+def _bootstrap(python: Path, arguments: list, wheels: Path = WHEELS) -> subprocess.CompletedProcess:
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([str(python), "-m", "pipeline_code.offline_install", "--wheelhouse", str(wheels),
+                           *arguments], capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+def _versions(python: Path, names: list) -> dict:
+    script = ("import importlib.metadata as m, json, sys; "
+              "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))")
+    done = subprocess.run([str(python), "-c", script, *names], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_offline_install_brings_every_library_and_keeps_the_images_versions(container_python):
+    imports = "import smclarify.bias.report, shap, mlflow, sagemaker_mlflow, matplotlib.pyplot; print('ok')"
+    done = subprocess.run([str(container_python), "-c", imports], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    image = dict(line.split("==") for line in wheelhouse.BASE.read_text().splitlines()
+                 if line and not line.startswith("#"))
+    for name in ("numpy", "pandas", "scikit-learn", "scipy", "protobuf"):
+        assert _versions(container_python, [name])[name] == image[name], name
+    pins = dict(offline_install.read_pins())
+    assert _versions(container_python, ["shap", "smclarify", "mlflow-skinny"]) == {
+        "shap": pins["shap"], "smclarify": pins["smclarify"], "mlflow-skinny": pins["mlflow-skinny"]}
+
+
+def test_a_second_start_installs_nothing(container_python):
+    done = _bootstrap(container_python, ["pipeline_code.explain", "--help"])
+    assert done.returncode == 0
+    assert "offline_install: 0 wheel(s) installed" in done.stdout
+
+
+def test_the_module_arguments_and_exit_code_pass_through(container_python):
+    done = _bootstrap(container_python, ["pipeline_code.explain", "report", "--test-dir", "x"])
+    assert done.returncode == 2, "argparse's usage error of the module is the step's exit code"
+    assert "--predictions-dir" in done.stderr
+
+
+def test_a_wheel_missing_from_the_wheelhouse_fails_naming_it(tmp_path):
+    pins = offline_install.read_pins()
+    shap_pin = next(p for p in pins if p[0] == "shap")
+    for wheel in WHEELS.glob("*.whl"):
+        if not wheel.name.startswith("shap-"):
+            (tmp_path / wheel.name).symlink_to(wheel)
+    with pytest.raises(offline_install.WheelhouseError, match=r"no wheel of shap==0\.49\.1"):
+        offline_install.install(tmp_path, [shap_pin], run=lambda *a, **k: pytest.fail("pip must not run"))
+    assert offline_install.missing_pins(pins, {offline_install.normalised(n) for n, _ in pins}) == []
+    assert offline_install.missing_pins([("Typing_Extensions", "4")], {"typing-extensions"}) == []
+
+
+def test_the_wheelhouse_holds_exactly_the_pinned_wheels():
+    assert wheelhouse.complete(WHEELS), "run `make wheelhouse`"
+    image = wheelhouse.base_names() | wheelhouse.IMAGE_HAS
+    pinned = {offline_install.normalised(name) for name, _ in offline_install.read_pins()}
+    assert not pinned & image, "the wheelhouse never replaces what the image has"
+    assert {"shap", "smclarify", "mlflow-skinny", "sagemaker-mlflow", "matplotlib", "numba"} <= pinned
+    assert not {"pyarrow", "s3fs"} & pinned, "smclarify.bias needs neither"
+
+
+# --- the open bias and SHAP step under the image's Python --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fraud_step_inputs(tmp_path_factory):
+    """The fraud example split, a stand-in XGBoost model and its test predictions (made here)."""
+    root = tmp_path_factory.mktemp("fraud")
+    (root / "input").mkdir()
+    for name, text in examples.tables("fraud-detection", 1500, seed=3).items():
+        (root / "input" / name).write_text(text)
+    split.run(root / "input", root / "split", FRAUD, "stratified", (0.7, 0.15, 0.15), 42)
+    model = stand_ins.train_xgboost([root / "split/xgboost_train/train.csv"],
+                                    {"objective": "binary:logistic", "num_round": "20"})
+    _score(model, root / "split/transform_input/test_features.csv", root / "predictions")
+    return root, model
+
+
+def _score(model, source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in stand_ins.transform(model, {}, [(source, source.name)]).items():
+        (target / f"{name}.out").write_text(text)
+
+
+def _run_step(command: list, python: Path | None) -> None:
+    if python is None:
+        assert explain.main(command) == 0
+        return
+    done = _bootstrap(python, ["pipeline_code.explain", *command])
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _analysis(root: Path, model, out: Path, python: Path | None) -> dict:
+    args = FRAUD.to_arguments()
+    _run_step(["samples", "--test-dir", str(root / "split/test"), "--train-dir", str(root / "split/train"),
+               "--output-dir", str(out / "samples"), "--design-dir", str(out / "design"), "--shap-samples", "40",
+               "--max-rows", "8", "--seed", "5", *args], python)
+    _score(model, out / "samples/samples.csv", out / "sample_predictions")
+    _run_step(["report", "--test-dir", str(root / "split/test"), "--predictions-dir", str(root / "predictions"),
+               "--design-dir", str(out / "design"), "--sample-predictions-dir", str(out / "sample_predictions"),
+               "--output-dir", str(out / "analysis"), "--prediction-format", "probability", *args], python)
+    return json.loads((out / "analysis/analysis.json").read_text())
+
+
+def _metrics(section: dict) -> dict:
+    return {(facet, entry["value_or_threshold"], metric["name"]): metric["value"]
+            for facet, entries in section["facets"].items() for entry in entries for metric in entry["metrics"]}
+
+
+def test_the_bias_and_shap_step_gives_the_same_report_under_the_images_versions(container_python, fraud_step_inputs,
+                                                                                 tmp_path):
+    """Here the step's numbers equal smclarify and shap called directly (tests/pipeline/test_explain.py); under
+    Python 3.9 with pandas 1.1.3 and numpy 1.24.1 it must draw the same coalitions and give the same report."""
+    root, model = fraud_step_inputs
+    there = _analysis(root, model, tmp_path / "image", container_python)
+    here = _analysis(root, model, tmp_path / "here", None)
+    assert (tmp_path / "image/samples/samples.csv").read_text() == (tmp_path / "here/samples/samples.csv").read_text()
+    for section in ("pre_training_bias_metrics", "post_training_bias_metrics"):
+        ours, theirs = _metrics(here[section]), _metrics(there[section])
+        assert ours.keys() == theirs.keys() and ours
+        for key, value in ours.items():
+            if isinstance(value, float):
+                assert theirs[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+            else:
+                assert theirs[key] == value, key
+    ours = here["explanations"]["kernel_shap"]["label0"]["global_shap_values"]
+    theirs = there["explanations"]["kernel_shap"]["label0"]["global_shap_values"]
+    assert ours.keys() == theirs.keys()
+    assert np.allclose([theirs[k] for k in ours], [ours[k] for k in ours], rtol=1e-7, atol=1e-10)
+
+
+def test_the_step_module_runs_under_the_image_python_version(container_python):
+    done = subprocess.run([str(container_python), "-c", "import sys; print(sys.version_info[:2])"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "(3, 9)"
