@@ -15,7 +15,9 @@
   exactly ``len(headers)`` fields; a header row or a file of another width fails the job instead of being
   dropped. It calls the model named by ``predictor.model_name`` on the columns that are neither the label
   nor excluded, reads its answer literally as the predictor config says (``label``, ``probability`` index,
-  ``probability_threshold``, ``label_headers``) and writes ``analysis.json`` with ``pipeline_code.bias``.
+  ``probability_threshold``, ``label_headers``) and writes ``analysis.json``: bias metrics with smclarify
+  (``pipeline_code.bias``) and Kernel SHAP with shap (``pipeline_code.explain.kernel_shap``) against one
+  baseline row, the dataset's mean (Clarify's baseline with ``num_clusters`` 1).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pipeline_code import bias
+from pipeline_code import bias, explain
 
 MODEL_FILE = "model.pkl"
 SHAP_ROWS = 100
@@ -369,29 +371,29 @@ def clarify(config: dict, dataset: pd.DataFrame, model: StandInModel, environmen
         observed = dataset[label].astype(float) > label_values[0]
     else:
         observed = dataset[label].astype(str).isin([str(v) for v in label_values])
-    frame = dataset.copy()
-    frame["__favourable"] = observed.astype(int)
+    frame = dataset
     rows = frame[features].to_numpy(dtype=float)
     predictor = config["predictor"]
     check_score_semantics(model, environment, predictor)
     predicted, _ = _scores(model, environment, predictor, rows, config)
+    facets = [(facet["name_or_index"], list(facet["value_or_threshold"])) for facet in config["facet"]]
+    try:
+        sections = bias.bias_sections(frame, facets, label, bias.categorical(observed.astype(int)), ["1"],
+                                      bias.categorical(predicted.astype(int)), features=features)
+    except bias.BiasError as error:
+        raise StandInError(str(error))
     analysis = {"version": "1.0"}
-    for facet in config["facet"]:
-        try:
-            report = bias.bias_report(frame, facet["name_or_index"], list(facet["value_or_threshold"]),
-                                      predicted.astype(int), label_column="__favourable", positive_label=1)
-        except bias.BiasError as error:
-            raise StandInError(f"facet {facet['name_or_index']}: {error}")
-        for section in ("pre_training_bias_metrics", "post_training_bias_metrics"):
-            target = analysis.setdefault(section, {"label": label, "label_value_or_threshold": str(label_values),
-                                                   "facets": {}})
-            target["facets"].update(report[section]["facets"])
-    explained = frame[features].head(SHAP_ROWS)
+    for name, section in sections.items():
+        analysis[name] = {**section, "label_value_or_threshold": str(label_values)}
+    explained = frame[features].head(SHAP_ROWS).to_numpy(dtype=float)
 
-    def explain(matrix: np.ndarray) -> np.ndarray:
+    def explain_scores(matrix: np.ndarray) -> np.ndarray:
         return _scores(model, environment, predictor, matrix, config)[1]
 
-    analysis.update(bias.explanations_report(explain, explained, permutations=8))
+    nsamples = int(config["methods"]["shap"].get("num_samples", 100))
+    values, expected = explain.kernel_shap(explain_scores, rows.mean(axis=0), explained, nsamples, 0,
+                                           explain.l1_reg(features))
+    analysis["explanations"] = explain.explanations_section(values, expected, features, ["label0"], nsamples)
     analysis["local_stand_in"] = {
         "predicted_favourable_rate": float(np.mean(predicted)),
         "observed_favourable_rate": float(np.mean(observed)),
