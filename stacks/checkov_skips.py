@@ -50,7 +50,7 @@ class _Function(NamedTuple):
 
 
 # The isolated subnets reach only these services (stacks/network_stack.py: interface endpoints + S3 gateway).
-_VPC_REACH = "SageMaker API/Runtime, STS, CloudWatch Logs, ECR and S3"
+_VPC_REACH = "SageMaker API/Runtime, SageMaker MLflow, STS, CloudWatch Logs, ECR and S3"
 _RESPONSE_URL = "CloudFormation's presigned S3 response URL"
 _DEPLOY_TIME = "runs only while CloudFormation creates, updates or deletes the stack"
 _CFN_ASYNC = (
@@ -119,6 +119,24 @@ _FUNCTIONS = [
         "waiter state machine calls every 30 s with retries until the 45-minute timeout",
         "is polled one call at a time by the waiter state machine while the stack's single Custom::StudioTeardown "
         f"is deleted; {_UNRESERVED}",
+    ),
+    _Function(
+        "MlflowDefaultDomain/OnEvent/Resource",
+        (TEAM,),
+        "MLflow default-domain onEvent handler",
+        "sagemaker:DescribeMlflowApp and UpdateMlflowApp on the team's own MLflow App (the SageMaker API, also "
+        "reachable from the isolated VPC, which gains nothing for a call that touches no VPC resource)",
+        "is invoked synchronously (RequestResponse) by the Provider framework's onEvent function, which reports "
+        "every error to CloudFormation as a FAILED response",
+        f"{_DEPLOY_TIME}, for the stack's single Custom::MlflowDefaultDomain resource; {_UNRESERVED}",
+    ),
+    _Function(
+        "MlflowDefaultDomain/Provider/framework-onEvent/Resource",
+        (TEAM,),
+        "CDK Provider framework onEvent function of the MLflow default domain",
+        f"the Lambda API (to invoke the handler) and {_RESPONSE_URL}",
+        f"is invoked asynchronously by CloudFormation for the Custom::MlflowDefaultDomain event; {_CFN_ASYNC}",
+        f"{_DEPLOY_TIME}, for the stack's single Custom::MlflowDefaultDomain resource; {_UNRESERVED}",
     ),
     _Function(
         "StudioTeardown/Provider/framework-onEvent/Resource",

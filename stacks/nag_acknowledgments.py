@@ -45,7 +45,7 @@ def platform_acknowledgments(stack: "PlatformStack") -> list[Acknowledgment]:
 
 
 def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
-    from stacks.team_stack import PIPELINE_JOB_RESOURCES, TEAM_NAMED_RESOURCE_TYPES
+    from stacks.team_stack import MLFLOW_PREFIX, PIPELINE_JOB_RESOURCES, TEAM_NAMED_RESOURCE_TYPES
 
     prefix = stack.resource_prefix
     domain = _token_text(stack, stack.domain_id)
@@ -80,6 +80,9 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
                        "Endpoints read model artifacts anywhere in the team's own bucket (read only)."),
         Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/data-capture/*]",
                        "Endpoints write captured requests under data-capture/ of the team's own bucket."),
+        Acknowledgment("MlflowAppRole/DefaultPolicy/Resource", f"{IAM5}[Resource::{bucket}/{MLFLOW_PREFIX}*]",
+                       "The team's MLflow App reads and writes run artifacts under mlflow/ of the team's own "
+                       "bucket only; artifact keys are made per run at run time."),
     ]
     entries += [
         Acknowledgment(role, f"{IAM5}[Resource::{SAGEMAKER_ARN}:{resource}]",
@@ -285,14 +288,22 @@ def studio_teardown_acknowledgments(construct) -> list[Acknowledgment]:
     return entries
 
 
+def mlflow_default_domain_acknowledgments(construct) -> list[Acknowledgment]:
+    stack = cdk.Stack.of(construct)
+    here = _relative_path(stack, construct)
+    return _provider_invoke(stack, f"{here}/ProviderOnEventRole/DefaultPolicy/Resource", [construct.on_event_function])
+
+
 def construct_acknowledgments(construct: IConstruct) -> list[Acknowledgment]:
     """The findings a platform construct keeps, with paths relative to its stack."""
     from stacks.constructs.deploy_on_approval import DeployOnApproval
     from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
     from stacks.constructs.instance_quotas import InstanceQuotaRequests
+    from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
     from stacks.constructs.studio_teardown import StudioTeardown
 
     builders = {
+        MlflowDefaultDomain: mlflow_default_domain_acknowledgments,
         DeployOnApproval: deploy_on_approval_acknowledgments,
         IdleEndpointReaper: idle_endpoint_reaper_acknowledgments,
         InstanceQuotaRequests: instance_quota_acknowledgments,
@@ -326,6 +337,8 @@ def acknowledgments_for(stack: cdk.Stack) -> list[Acknowledgment]:
         entries = team_acknowledgments(stack) + deploy_on_approval_acknowledgments(stack.deploy_on_approval)
         if stack.studio_teardown is not None:
             entries += studio_teardown_acknowledgments(stack.studio_teardown)
+        if stack.mlflow_default_domain is not None:
+            entries += mlflow_default_domain_acknowledgments(stack.mlflow_default_domain)
         return entries
     return [entry for construct in stack.node.find_all() for entry in construct_acknowledgments(construct)]
 

@@ -21,6 +21,10 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    # SageMaker MLflow (Apps and tracking servers): `aws.sagemaker.<region>.experiments`, listed for
+    # Amazon SageMaker AI in the AWS PrivateLink guide, "AWS services that integrate with AWS PrivateLink"
+    # ("aws.sagemaker.region.experiments"); CDK's SAGEMAKER_EXPERIMENTS is that service name.
+    "SageMakerMlflow": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS,
 }
 
 

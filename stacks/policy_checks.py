@@ -95,9 +95,9 @@ def buckets_are_locked_down(templates: Templates) -> list[str]:
 
 
 def data_is_retained(templates: Templates) -> list[str]:
-    """Buckets, registry groups and KMS keys survive stack deletion and replacement."""
+    """Buckets, registry groups, MLflow Apps (experiment history) and KMS keys survive stack deletion and replacement."""
     problems = []
-    for kind in ("AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup", "AWS::KMS::Key"):
+    for kind in ("AWS::S3::Bucket", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::MlflowApp", "AWS::KMS::Key"):
         for stack, logical_id, resource in _resources(templates, kind):
             for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
                 if resource.get(policy) != "Retain":

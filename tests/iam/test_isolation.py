@@ -5,7 +5,7 @@ once and resolved for one account. For every ordered pair of teams (A, B), every
 every resource of B (its bucket and objects, registry group and versions, endpoint, endpoint config,
 model, pipeline and executions, jobs named with its prefix, jobs and models SageMaker Pipelines names
 ``pipelines-...`` but tags with B's team, Clarify shadow endpoints, Studio profiles, spaces and apps,
-experiments, its topic, queues, alarms, functions, log groups and roles) and every action the Service
+experiments, its MLflow App, its topic, queues, alarms, functions, log groups and roles) and every action the Service
 Authorization Reference authorizes on that resource type is evaluated with B's tags as resource tags,
 once without request tags and once tagging for A (except creating a ``pipelines-...`` name tagged for
 A, which makes A's own job): each must be denied, by A's identity policies or by
@@ -117,6 +117,8 @@ def targets_of(world: World, team: str) -> list[Target]:
         if resource.type == "AWS::S3::Bucket":
             bucket = world.arn(stack, resource.logical_id)
             found += [Target(bucket, team_tags), Target(f"{bucket}/pipeline/runs/abc/model.tar.gz", team_tags)]
+        elif resource.type == "AWS::SageMaker::MlflowApp":
+            found.append(Target(world.arn(stack, resource.logical_id), team_tags))
         elif resource.type in ("AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::CloudWatch::Alarm", "AWS::Lambda::Function",
                                "AWS::IAM::Role", "AWS::Logs::LogGroup"):
             found.append(Target(world.arn(stack, resource.logical_id), team_tags))
@@ -196,6 +198,52 @@ def test_the_check_covers_tag_scoped_pipeline_jobs(world):
     assert not evaluate_access(identity, [], other).allowed
 
 
+def _mlflow_app(world: World, team: str) -> str:
+    stack = stack_of(team)
+    (app,) = [r for r in world.resources("AWS::SageMaker::MlflowApp") if r.stack == stack]
+    return world.arn(stack, app.logical_id)
+
+
+def _execution_role(world: World, team: str) -> str:
+    return next(r for r in team_roles(world, team) if r.startswith("ExecutionRole"))
+
+
+MLFLOW_USE = ("sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp", "sagemaker:CreatePresignedMlflowAppUrl")
+
+
+@pytest.mark.parametrize("owner,other", list(itertools.permutations(TEAMS, 2)))
+def test_team_roles_use_their_own_mlflow_app_and_not_anothers(world, owner, other):
+    """Pipeline steps and Studio users (the team's execution role) call MLflow on their App, never on another's."""
+    stack = stack_of(owner)
+    role = _execution_role(world, owner)
+    identity = world.role_statements(stack, role)
+    principal = world.role_arn(stack, role)
+    own, foreign = _mlflow_app(world, owner), _mlflow_app(world, other)
+    assert own != foreign
+    for action in MLFLOW_USE:
+        assert not action_facts(action).authorized_on_star
+        allowed = evaluate_access(identity, [], Request(action, own, principal_arn=principal))
+        assert allowed.allowed, (action, allowed.explain())
+        denied = evaluate_access(identity, [], Request(action, foreign, principal_arn=principal))
+        assert not denied.allowed, (action, denied.explain())
+    for action in ("sagemaker:UpdateMlflowApp", "sagemaker:DeleteMlflowApp"):
+        assert not evaluate_access(identity, [], Request(action, own, principal_arn=principal)).allowed, action
+
+
+def test_mlflow_app_role_reaches_only_mlflow_artifacts_of_its_team(world):
+    stack = stack_of("fraud")
+    role = next(r for r in team_roles(world, "fraud") if r.startswith("MlflowAppRole"))
+    identity = world.role_statements(stack, role)
+    principal = world.role_arn(stack, role)
+    for team, key, expected in (("fraud", "mlflow/1/run/artifacts/model.pkl", True),
+                                ("fraud", "pipeline/data/raw/transactions.csv", False),
+                                ("fraudx", "mlflow/1/run/artifacts/model.pkl", False)):
+        obj = f"{_bucket(world, team)}/{key}"
+        for action in ("s3:GetObject", "s3:PutObject"):
+            decision = evaluate_access(identity, world.resource_statements(obj), Request(action, obj, principal_arn=principal))
+            assert decision.allowed is expected, (team, key, action, decision.explain())
+
+
 BROAD_S3 = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "_Policy": "an account admin's policy"}]
 
 
@@ -237,6 +285,7 @@ def test_bucket_policy_names_exactly_the_teams_roles_its_upload_and_break_glass(
     deny = next(s for s in world.resource_statements(bucket) if s.get("Sid") == "DataOnlyForTheTeamsRoles")
     allowed = set(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
     stack = stack_of("fraud")
-    names = {r for r in team_roles(world, "fraud") if r.startswith(("ExecutionRole", "ModelExecutionRole", "CustomCDKBucketDeployment"))}
+    names = {r for r in team_roles(world, "fraud") if r.startswith(
+        ("ExecutionRole", "ModelExecutionRole", "MlflowAppRole", "CustomCDKBucketDeployment"))}
     assert allowed == {world.role_arn(stack, r) for r in names} | {BREAK_GLASS}
-    assert len(names) == 3
+    assert len(names) == 4

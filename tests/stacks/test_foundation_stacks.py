@@ -41,9 +41,9 @@ class TestNetwork:
             if e["Properties"].get("VpcEndpointType") == "Interface"
         )
         assert interface_services == sorted(
-            ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr"]
+            ["sagemaker.api", "sagemaker.runtime", "experiments", "sts", "logs", "ecr.api", "ecr.dkr"]
         )
-        assert len(INTERFACE_ENDPOINTS) == 6
+        assert len(INTERFACE_ENDPOINTS) == 7
         assert all(
             e["Properties"]["PrivateDnsEnabled"] is True
             for e in endpoints

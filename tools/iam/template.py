@@ -64,6 +64,12 @@ _TYPES: dict[str, tuple[str | None, str, dict[str, str]]] = {
         {"ModelPackageGroupArn": "arn:{p}:sagemaker:{r}:{a}:model-package-group/{n}"},
     ),
     "AWS::SageMaker::Pipeline": ("PipelineName", "{n}", {}),
+    # Ref and Arn are the App's ARN, which ends in a generated App id (not its Name).
+    "AWS::SageMaker::MlflowApp": (
+        None,
+        "arn:{p}:sagemaker:{r}:{a}:mlflow-app/app-{n}",
+        {"Arn": "arn:{p}:sagemaker:{r}:{a}:mlflow-app/app-{n}", "MlflowAppId": "app-{n}"},
+    ),
     "AWS::SageMaker::Domain": (
         None,
         "arn:{p}:sagemaker:{r}:{a}:domain/d-{n}",
