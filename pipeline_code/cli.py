@@ -5,7 +5,8 @@ Commands:
   data and upload it where that use case's pipeline reads by default (``pipeline/data/<use case>/``);
 - ``start --pipeline NAME [--param Name=Value ...] [--follow]``: start an execution; parameter names and
   values are checked against the deployed pipeline's own definition first;
-- ``follow --execution ARN``: print each step's status as it changes until the execution ends;
+- ``follow --execution ARN``: show the execution's progress until it ends (steps done of its path, running
+  steps' elapsed time and job metric; a live table on a terminal, one line per change otherwise);
 - ``versions --group NAME``: the group's model versions, newest first, with test AUC and approval status;
 - ``approve`` / ``reject --group NAME --version N --comment TEXT``: set a version's approval status.
 
@@ -19,9 +20,8 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
 
-from pipeline_code import examples, split
+from pipeline_code import examples, progress, split
 from pipeline_code.definition import DATA_ROOT, PARAMETERS, TRAINING_PATHS
 
 TERMINAL_EXECUTION_STATES = ("Succeeded", "Failed", "Stopped")
@@ -95,48 +95,29 @@ def start(client, pipeline: str, parameters: dict, display_name: str | None = No
     return client.start_pipeline_execution(**request)["PipelineExecutionArn"]
 
 
-def step_rows(client, execution_arn: str) -> list:
-    """(step name, status, start, end, failure reason) of every step started so far, oldest first."""
-    rows = []
-    paginator = client.get_paginator("list_pipeline_execution_steps")
-    for page in paginator.paginate(PipelineExecutionArn=execution_arn, SortOrder="Ascending"):
-        for step in page["PipelineExecutionSteps"]:
-            rows.append(
-                (
-                    step["StepName"],
-                    step.get("StepStatus", "Unknown"),
-                    step.get("StartTime"),
-                    step.get("EndTime"),
-                    step.get("FailureReason", ""),
-                )
-            )
-    return rows
+def follow(client, execution_arn: str, out=sys.stdout, poll_seconds: float = 30.0, sleep=time.sleep,
+           cloudwatch=None, console=None, now=progress.utc_now) -> str:
+    """Show the execution's progress until it ends; returns its final status.
 
+    A live ``rich`` table when ``console`` is given or ``out`` is a terminal, else plain lines (one per
+    change, see ``progress.PlainProgress``); either way the last line is ``[<status>] <done>/<total> steps
+    finished``. ``cloudwatch`` (optional) adds the latest and best of a training job's metric series."""
+    definition = progress.definition_steps(client, execution_arn)
+    if console is None and out.isatty():
+        from rich.console import Console
 
-def _duration(start_time, end_time) -> str:
-    if not start_time:
-        return ""
-    end = end_time or datetime.now(start_time.tzinfo)
-    seconds = int((end - start_time).total_seconds())
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def follow(client, execution_arn: str, out=sys.stdout, poll_seconds: float = 30.0, sleep=time.sleep) -> str:
-    """Print a line whenever a step's status changes; returns the execution's final status."""
-    seen = {}
-    while True:
-        status = client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
-        for name, step_status, start_time, end_time, reason in step_rows(client, execution_arn):
-            if seen.get(name) != step_status:
-                seen[name] = step_status
-                detail = f" - {reason}" if reason else ""
-                out.write(f"{name:<28} {step_status:<10} {_duration(start_time, end_time):>8}{detail}\n")
-        done = sum(1 for s in seen.values() if s in ("Succeeded", "Failed", "Stopped"))
-        out.write(f"[{status}] {done}/{len(seen)} steps finished\n")
-        out.flush()
-        if status in TERMINAL_EXECUTION_STATES:
-            return status
-        sleep(poll_seconds)
+        console = Console(file=out)
+    display = progress.RichProgress(console, now) if console is not None else progress.PlainProgress(out, now)
+    view = None
+    try:
+        while True:
+            view = progress.read_progress(client, execution_arn, definition, cloudwatch, now)
+            display.show(view)
+            if view.status in TERMINAL_EXECUTION_STATES:
+                return view.status
+            sleep(poll_seconds)
+    finally:
+        display.close(view if view is not None and view.status in TERMINAL_EXECUTION_STATES else None)
 
 
 def versions(client, group: str) -> list:
@@ -272,9 +253,10 @@ def region_of(args: argparse.Namespace) -> str | None:
     return args.region or os.environ.get("AWS_REGION") or None
 
 
-def follow_until_interrupted(client, arn: str, poll_seconds: float = 30.0) -> int:
+def follow_until_interrupted(client, arn: str, poll_seconds: float = 30.0, cloudwatch=None) -> int:
+    """0 if the execution succeeded, 1 if it failed or stopped, 130 on Ctrl-C (the execution goes on)."""
     try:
-        return 0 if follow(client, arn, poll_seconds=poll_seconds) == "Succeeded" else 1
+        return 0 if follow(client, arn, poll_seconds=poll_seconds, cloudwatch=cloudwatch) == "Succeeded" else 1
     except KeyboardInterrupt:
         print(f"\nstopped following; the execution goes on in AWS: {arn}\n"
               f"follow it again: python -m pipeline_code.cli follow --execution {arn}", file=sys.stderr)
@@ -296,9 +278,9 @@ def run_command(args: argparse.Namespace, session) -> int:
         declared = declared_parameters(client, args.pipeline)
         arn = start(client, args.pipeline, parse_parameters(args.param, declared), args.display_name)
         print(arn)
-        return follow_until_interrupted(client, arn) if args.follow else 0
+        return follow_until_interrupted(client, arn, cloudwatch=session.client("cloudwatch")) if args.follow else 0
     if args.command == "follow":
-        return follow_until_interrupted(client, args.execution, args.poll_seconds)
+        return follow_until_interrupted(client, args.execution, args.poll_seconds, session.client("cloudwatch"))
     if args.command == "versions":
         print(format_versions(versions(client, args.group)))
         return 0

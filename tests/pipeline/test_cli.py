@@ -20,6 +20,8 @@ from tests.conftest import EXAMPLE_CONFIG
 REGION = "eu-west-1"
 GROUP = "mlp-fraud-fraud-detection"
 ROLE = "arn:aws:iam::123456789012:role/team"
+TRACKING = {"PipelineName": "p", "MlflowAppArn": "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-app/app-x",
+            "CodeCommit": "0" * 40}
 
 
 @pytest.fixture
@@ -76,7 +78,8 @@ def test_start_passes_checked_parameters(session):
     client = session.client("sagemaker")
     body = render(definition_json(), {"TeamName": "fraud", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-fraud",
                                       "BucketName": "b", "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP,
-                                      "KmsKeyArn": "k", **region_images(REGION)})
+                                      "KmsKeyArn": "k", **TRACKING,
+        **region_images(REGION)})
     client.create_pipeline(PipelineName="fraud", PipelineDefinition=body, RoleArn=ROLE)
     arn = cli.start(client, "fraud", cli.parse_parameters(["TrainingPath=XGBoost", "SplitMode=by_key"]))
     described = client.describe_pipeline_execution(PipelineExecutionArn=arn)
@@ -111,6 +114,10 @@ def test_follow_prints_each_status_change_until_the_end():
         ("Failed", [("SplitData", "Succeeded", 95), ("AutoMLTrain", "Failed", 30)]),
     ]
     with Stubber(client) as stubber:
+        stubber.add_response("describe_pipeline_definition_for_execution", {
+            "PipelineDefinition": json.dumps({"Steps": [{"Name": "SplitData", "Type": "Processing"},
+                                                        {"Name": "AutoMLTrain", "Type": "AutoML"}]}),
+            "CreationTime": start}, {"PipelineExecutionArn": arn})
         for status, steps in polls:
             stubber.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": status},
                                  {"PipelineExecutionArn": arn})
@@ -165,7 +172,8 @@ def test_start_checks_parameters_against_the_deployed_definition(session):
     price = next(u for u in USE_CASES if u.name == "price-elasticity")
     body = render(definition_json(build_definition(price.pipeline_spec())), {
         "TeamName": "pricing", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-pricing", "BucketName": "b",
-        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **region_images(REGION)})
+        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **TRACKING,
+        **region_images(REGION)})
     client.create_pipeline(PipelineName="prices", PipelineDefinition=body, RoleArn=ROLE)
     declared = cli.declared_parameters(client, "prices")
     assert declared["QualityThreshold"] == ("Float", 0.5)
@@ -179,7 +187,8 @@ def create_price_pipeline(client) -> None:
     price = next(u for u in USE_CASES if u.name == "price-elasticity")
     body = render(definition_json(build_definition(price.pipeline_spec())), {
         "TeamName": "pricing", "PlatformPrefix": "mlp", "ClarifyEndpointPrefix": "mlp-pricing", "BucketName": "b",
-        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **region_images(REGION)})
+        "ExecutionRoleArn": ROLE, "ModelPackageGroupName": GROUP, "KmsKeyArn": "k", **TRACKING,
+        **region_images(REGION)})
     client.create_pipeline(PipelineName="prices", PipelineDefinition=body, RoleArn=ROLE)
 
 
