@@ -17,12 +17,24 @@ key that *starts with* its URI, so ``.../split/test`` would also take ``.../spli
 
 Graph:
 ``SplitData`` -> ``SelectTrainingPath`` (TrainingPath == "AutoML"):
-- AutoML branch: AutoMLTrain -> AutoMLModel -> AutoMLBatchTransform -> AutoMLEvaluate and
-  AutoMLClarifyConfig -> AutoMLClarify -> AutoMLCheckQuality -> AutoMLRegister | AutoMLQualityTooLow
+- AutoML branch: AutoMLTrain -> AutoMLModel -> AutoMLBatchTransform -> AutoMLEvaluate, and the bias and
+  explanation steps (below) -> AutoMLRecordExperiment -> AutoMLCheckQuality -> AutoMLRegister ->
+  AutoMLRecordRegistration | AutoMLQualityTooLow
 - otherwise ``CheckXGBoostPath`` (TrainingPath == "XGBoost"): XGBoostTune -> XGBoostTrain (best tuned
-  hyperparameters, Debugger rules) -> XGBoostModel -> the same evaluation chain with the XGBoost prefix;
-  any other TrainingPath ends in ``UnknownTrainingPath`` (Fail).
+  hyperparameters, early stopping on the validation metric) -> XGBoostModel -> the same evaluation chain with the
+  XGBoost prefix; any other TrainingPath ends in ``UnknownTrainingPath`` (Fail).
 Each branch holds every step that depends on its model, so no step refers across branches.
+
+Bias and explanations (``PipelineSpec.explainability``):
+- ``open`` (default; every account can use it): <P>ExplanationSamples (Kernel SHAP's coalitions of the explained
+  test rows, which depend on the data only) -> <P>ExplainTransform (the model scores them in a batch transform) ->
+  <P>BiasExplain (``smclarify`` bias metrics and ``shap`` values from the recorded scores, written as a Clarify
+  ``analysis.json``), in the scikit-learn image with the libraries installed offline from the wheelhouse that ships
+  with the code (``pipeline_code.offline_install``);
+- ``clarify`` (accounts that still have SageMaker Clarify and Debugger): <P>ClarifyConfig -> <P>Clarify (the Clarify
+  processing job on a shadow endpoint), and Debugger rules on the XGBoost retrain.
+<P>RecordExperiment logs the execution's split, candidates, metrics, reports and plots to the team's MLflow App
+(one MLflow run per execution); <P>RecordRegistration adds the registered model package to that run.
 """
 
 from __future__ import annotations
@@ -49,11 +61,25 @@ PLACEHOLDERS = (
     "ExecutionRoleArn",
     "ModelPackageGroupName",
     "KmsKeyArn",
+    "PipelineName",
+    "MlflowAppArn",
+    "CodeCommit",
     SKLEARN.placeholder,
     XGBOOST.placeholder,
     CLARIFY.placeholder,
     DEBUGGER.placeholder,
 )
+"""Every placeholder a definition can use; ``placeholders(spec)`` gives the ones ``spec``'s definition uses."""
+CLARIFY_ONLY_PLACEHOLDERS = ("ClarifyEndpointPrefix", CLARIFY.placeholder, DEBUGGER.placeholder)
+EXPLAINABILITY_OPTIONS = ("open", "clarify")
+"""``open``: bias and SHAP in the team's own processing steps (smclarify, shap); ``clarify``: SageMaker Clarify
+processing jobs and Debugger rules, for accounts that still have them."""
+WHEELHOUSE_PREFIX = f"{CODE_PREFIX}/wheelhouse"
+"""Key prefix of the wheels the container installs offline (uploaded with the code)."""
+WHEELHOUSE_LOCAL = "/opt/ml/processing/wheelhouse"
+OFFLINE_INSTALL_MODULE = "pipeline_code.offline_install"
+EXPLAIN_ROWS = 50
+"""Test rows whose predictions SHAP explains (``ExplainRows``'s default)."""
 # Tags on every job and model a step creates: SageMaker Pipelines names them ``pipelines-...``, so the
 # team role's grants on such names are scoped by the team tag (see stacks/team_stack.py).
 TEAM_TAG_KEY = "mlops:team"
@@ -106,8 +132,11 @@ class PipelineSpec:
     split_seed: int = 42
     data_prefix: str = f"{DATA_ROOT}/raw/"
     title: str = "Fraud detection"
+    explainability: str = "open"
 
     def __post_init__(self) -> None:
+        if self.explainability not in EXPLAINABILITY_OPTIONS:
+            raise ValueError(f"explainability {self.explainability!r} is not one of {list(EXPLAINABILITY_OPTIONS)}")
         metrics = QUALITY_METRICS[self.problem.problem_type]
         if self.quality_metric not in metrics:
             raise ValueError(f"quality metric {self.quality_metric!r} is not one of {sorted(metrics)} "
@@ -131,6 +160,7 @@ FRAUD_SPEC = PipelineSpec()
 def parameters(spec: PipelineSpec) -> tuple:
     """(name, type, default, description) of every pipeline parameter of ``spec``'s pipeline."""
     binary = spec.problem.problem_type == "binary"
+    clarify = spec.explainability == "clarify"
     gate = "at least" if spec.higher_is_better else "at most"
     declared = [
         ("InputDataUri", "String", f"s3://${{BucketName}}/{spec.data_prefix}", "S3 folder holding the input CSV file(s)"),
@@ -157,10 +187,18 @@ def parameters(spec: PipelineSpec) -> tuple:
         ("QualityThreshold", "Float", spec.quality_threshold,
          f"test {spec.quality_metric} a model needs ({gate}) to be registered"),
         ("BiasFacets", "String", facets_text(spec.problem.facets), "sensitive facets: column=value|value;column=value"),
-        ("ShapSamples", "Integer", 100, "samples per row for Clarify's SHAP"),
-        ("ProcessingInstanceType", "String", "ml.m5.large", "instance type of processing and Clarify jobs"),
+        ("ShapSamples", "Integer", 100,
+         "samples per row for Clarify's SHAP" if clarify else "coalitions Kernel SHAP samples per explained row"),
+    ]
+    if spec.explainability == "open":
+        declared.append(("ExplainRows", "Integer", EXPLAIN_ROWS, "test rows whose predictions SHAP explains"))
+    declared += [
+        ("ProcessingInstanceType", "String", "ml.m5.large",
+         "instance type of processing and Clarify jobs" if clarify else "instance type of processing jobs"),
         ("TrainingInstanceType", "String", "ml.m5.xlarge", "instance type of XGBoost training"),
-        ("TransformInstanceType", "String", "ml.m5.large", "instance type of batch transform and Clarify's shadow endpoint"),
+        ("TransformInstanceType", "String", "ml.m5.large",
+         "instance type of batch transform and Clarify's shadow endpoint" if clarify else
+         "instance type of the batch transforms (test predictions and SHAP samples)"),
     ]
     return tuple(declared)
 
@@ -232,14 +270,26 @@ def _s3_output(name: str, local_path: str, uri) -> dict:
 
 
 def processing_step(name: str, image: str, inputs: list, outputs: list, module: str | None = None,
-                    arguments: list | None = None, property_files: list | None = None) -> dict:
-    """A processing step; with ``module`` it runs ``python3 -m pipeline_code.<module>`` from the uploaded code."""
+                    arguments: list | None = None, property_files: list | None = None, *,
+                    wheelhouse: bool = False, environment: dict | None = None) -> dict:
+    """A processing step; with ``module`` it runs ``python3 -m pipeline_code.<module>`` from the uploaded code.
+
+    With ``wheelhouse`` the module runs through ``pipeline_code.offline_install``, which first installs the
+    libraries the image lacks from the wheelhouse input (no network), then runs the module.
+    """
     app = {"ImageUri": image}
     processing_inputs = list(inputs)
-    environment = {}
+    environment = dict(environment or {})
     if module is not None:
-        app["ContainerEntrypoint"] = ["python3", "-m", f"pipeline_code.{module}"]
-        app["ContainerArguments"] = list(arguments or [])
+        if wheelhouse:
+            app["ContainerEntrypoint"] = ["python3", "-m", OFFLINE_INSTALL_MODULE]
+            app["ContainerArguments"] = ["--wheelhouse", WHEELHOUSE_LOCAL, f"pipeline_code.{module}",
+                                         *(arguments or [])]
+            processing_inputs.insert(
+                0, _s3_input("wheelhouse", f"s3://${{BucketName}}/{WHEELHOUSE_PREFIX}/", WHEELHOUSE_LOCAL))
+        else:
+            app["ContainerEntrypoint"] = ["python3", "-m", f"pipeline_code.{module}"]
+            app["ContainerArguments"] = list(arguments or [])
         processing_inputs.insert(
             0,
             _s3_input("code", f"s3://${{BucketName}}/{CODE_PREFIX}/pipeline_code/", f"{CODE_LOCAL_ROOT}/pipeline_code"),
@@ -248,7 +298,6 @@ def processing_step(name: str, image: str, inputs: list, outputs: list, module: 
     arguments_block = {
         "AppSpecification": app,
         "ProcessingInputs": processing_inputs,
-        "ProcessingOutputConfig": {"Outputs": list(outputs), "KmsKeyId": "${KmsKeyArn}"},
         "ProcessingResources": {
             "ClusterConfig": {
                 "InstanceCount": 1,
@@ -261,6 +310,8 @@ def processing_step(name: str, image: str, inputs: list, outputs: list, module: 
         "StoppingCondition": {"MaxRuntimeInSeconds": PROCESSING_MAX_SECONDS},
         "Tags": step_tags(),
     }
+    if outputs:
+        arguments_block["ProcessingOutputConfig"] = {"Outputs": list(outputs), "KmsKeyId": "${KmsKeyArn}"}
     if environment:
         arguments_block["Environment"] = environment
     step = {"Name": name, "Type": "Processing", "Arguments": arguments_block}
@@ -361,7 +412,7 @@ def automl_steps(spec: PipelineSpec) -> tuple:
 
 
 def xgboost_steps(spec: PipelineSpec) -> tuple:
-    """([tuning step, training step with the best values under Debugger rules], model container)."""
+    """([tuning step, training step with the best tuned values], model container)."""
     problem = spec.problem
     channels = [
         _training_channel("train", folder(processing_output("SplitData", "xgboost_train")), "text/csv"),
@@ -379,7 +430,7 @@ def xgboost_steps(spec: PipelineSpec) -> tuple:
     tuned = ("eta", "max_depth", "min_child_weight", "subsample")
 
     def job() -> dict:
-        """What the tuning jobs and the Debugger-watched retrain share, so the retrain matches the tuning."""
+        """What the tuning jobs and the retrain share, so the retrain matches the tuning."""
         return {
             "AlgorithmSpecification": {"TrainingImage": f"${{{XGBOOST.placeholder}}}", "TrainingInputMode": "File"},
             "RoleArn": "${ExecutionRoleArn}",
@@ -427,38 +478,13 @@ def xgboost_steps(spec: PipelineSpec) -> tuple:
     hyperparameters = dict(static)
     for name in tuned:
         hyperparameters[name] = get(f"Steps.XGBoostTune.BestTrainingJob.TunedHyperParameters['{name}']")
-    rule_image = f"${{{DEBUGGER.placeholder}}}"
     train = {
         "Name": "XGBoostTrain",
         "Type": "Training",
-        "Arguments": {
-            "HyperParameters": hyperparameters,
-            **job(),
-            "Tags": step_tags(),
-            "DebugHookConfig": {
-                "S3OutputPath": run_uri("xgboost", "debugger"),
-                "CollectionConfigurations": [
-                    {"CollectionName": "metrics", "CollectionParameters": {"save_interval": "1"}},
-                ],
-            },
-            "DebugRuleConfigurations": [
-                {
-                    "RuleConfigurationName": "LossNotDecreasing",
-                    "RuleEvaluatorImage": rule_image,
-                    "RuleParameters": {
-                        "rule_to_invoke": "LossNotDecreasing",
-                        "collection_names": "metrics",
-                        "num_steps": "10",
-                    },
-                },
-                {
-                    "RuleConfigurationName": "Overfit",
-                    "RuleEvaluatorImage": rule_image,
-                    "RuleParameters": {"rule_to_invoke": "Overfit"},
-                },
-            ],
-        },
+        "Arguments": {"HyperParameters": hyperparameters, **job(), "Tags": step_tags()},
     }
+    if spec.explainability == "clarify":
+        train["Arguments"].update(debugger_configuration())
     model_container = {
         "Image": f"${{{XGBOOST.placeholder}}}",
         "ModelDataUrl": get("Steps.XGBoostTrain.ModelArtifacts.S3ModelArtifacts"),
@@ -466,79 +492,149 @@ def xgboost_steps(spec: PipelineSpec) -> tuple:
     return [tune, train], model_container
 
 
-def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> list:
-    """Model -> batch transform -> evaluation, Clarify config -> Clarify -> quality gate -> register or fail."""
+def debugger_configuration() -> dict:
+    """Debugger's hook and rules on the XGBoost retrain (the ``clarify`` option only: Debugger is closed to new
+    customers, and ``early_stopping_rounds`` already stops training when the validation metric stops improving)."""
+    rule_image = f"${{{DEBUGGER.placeholder}}}"
+    return {
+        "DebugHookConfig": {
+            "S3OutputPath": run_uri("xgboost", "debugger"),
+            "CollectionConfigurations": [
+                {"CollectionName": "metrics", "CollectionParameters": {"save_interval": "1"}},
+            ],
+        },
+        "DebugRuleConfigurations": [
+            {
+                "RuleConfigurationName": "LossNotDecreasing",
+                "RuleEvaluatorImage": rule_image,
+                "RuleParameters": {
+                    "rule_to_invoke": "LossNotDecreasing",
+                    "collection_names": "metrics",
+                    "num_steps": "10",
+                },
+            },
+            {
+                "RuleConfigurationName": "Overfit",
+                "RuleEvaluatorImage": rule_image,
+                "RuleParameters": {"rule_to_invoke": "Overfit"},
+            },
+        ],
+    }
+
+
+def tracking_environment() -> dict:
+    """Where a recording step logs: the team's MLflow App, the pipeline's experiment, this execution and code."""
+    return {
+        "MLFLOW_TRACKING_URI": "${MlflowAppArn}",
+        "MLOPS_EXPERIMENT_NAME": "${PipelineName}",
+        "MLOPS_PIPELINE_EXECUTION_ARN": get("Execution.PipelineExecutionArn"),
+        "MLOPS_CODE_COMMIT": "${CodeCommit}",
+    }
+
+
+def transform_step(name: str, model: str, input_uri, output_uri) -> dict:
+    """Batch transform of the CSV files under ``input_uri`` (one line per record) with ``model``'s model."""
+    return {
+        "Name": name,
+        "Type": "Transform",
+        "Arguments": {
+            "ModelName": get(f"Steps.{model}.ModelName"),
+            "BatchStrategy": "MultiRecord",
+            "MaxPayloadInMB": 6,
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+                "ContentType": "text/csv",
+                "SplitType": "Line",
+            },
+            "TransformOutput": {
+                "S3OutputPath": output_uri,
+                "Accept": "text/csv",
+                "AssembleWith": "Line",
+                "KmsKeyId": "${KmsKeyArn}",
+            },
+            "TransformResources": {
+                "InstanceCount": 1,
+                "InstanceType": param("TransformInstanceType"),
+                "VolumeKmsKeyId": "${KmsKeyArn}",
+            },
+            "Tags": step_tags(),
+        },
+    }
+
+
+def open_explanation_steps(spec: PipelineSpec, prefix: str, model: str, prediction_format: str) -> tuple:
+    """([samples, their batch transform, bias and SHAP report], the report's output): no Clarify, no endpoint."""
     problem = spec.problem
-    prediction_format = PREDICTION_FORMATS[(prefix, problem.problem_type)]
-    binary = problem.problem_type == "binary"
-    model, transform, evaluate = f"{prefix}Model", f"{prefix}BatchTransform", f"{prefix}Evaluate"
-    config, clarify, check = f"{prefix}ClarifyConfig", f"{prefix}Clarify", f"{prefix}CheckQuality"
-    test_uri = folder(processing_output("SplitData", "test"))
-    predictions_uri = folder(get(f"Steps.{transform}.TransformOutput.S3OutputPath"))
-    threshold = ["--threshold", as_text(param("DecisionThreshold"))] if binary else []
+    samples, transform, report = f"{prefix}ExplanationSamples", f"{prefix}ExplainTransform", f"{prefix}BiasExplain"
+    folder_name = f"{prefix.lower()}-explanations"
+    threshold = ["--threshold", as_text(param("DecisionThreshold"))] if problem.problem_type == "binary" else []
     steps = [
-        {
-            "Name": model,
-            "Type": "Model",
-            "Arguments": {
-                "ExecutionRoleArn": "${ExecutionRoleArn}",
-                "PrimaryContainer": dict(model_container),
-                "Tags": step_tags(),
-            },
-        },
-        {
-            "Name": transform,
-            "Type": "Transform",
-            "Arguments": {
-                "ModelName": get(f"Steps.{model}.ModelName"),
-                "BatchStrategy": "MultiRecord",
-                "MaxPayloadInMB": 6,
-                "TransformInput": {
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": folder(processing_output("SplitData", "transform_input")),
-                        }
-                    },
-                    "ContentType": "text/csv",
-                    "SplitType": "Line",
-                },
-                "TransformOutput": {
-                    "S3OutputPath": run_uri(prefix.lower(), "predictions"),
-                    "Accept": "text/csv",
-                    "AssembleWith": "Line",
-                    "KmsKeyId": "${KmsKeyArn}",
-                },
-                "TransformResources": {
-                    "InstanceCount": 1,
-                    "InstanceType": param("TransformInstanceType"),
-                    "VolumeKmsKeyId": "${KmsKeyArn}",
-                },
-                "Tags": step_tags(),
-            },
-        },
         processing_step(
-            evaluate,
+            samples,
             f"${{{SKLEARN.placeholder}}}",
             inputs=[
-                _s3_input("test", test_uri, f"{INPUT_ROOT}/test"),
-                _s3_input("predictions", predictions_uri, f"{INPUT_ROOT}/predictions"),
+                _s3_input("test", folder(processing_output("SplitData", "test")), f"{INPUT_ROOT}/test"),
+                _s3_input("train", folder(processing_output("SplitData", "train")), f"{INPUT_ROOT}/train"),
             ],
-            outputs=[_s3_output("evaluation", f"{OUTPUT_ROOT}/evaluation", run_uri(prefix.lower(), "evaluation"))],
-            module="evaluate",
+            outputs=[
+                _s3_output("samples", f"{OUTPUT_ROOT}/samples", run_uri(folder_name, "samples")),
+                _s3_output("design", f"{OUTPUT_ROOT}/design", run_uri(folder_name, "design")),
+            ],
+            module="explain",
+            wheelhouse=True,
             arguments=[
+                "samples",
+                "--test-dir", f"{INPUT_ROOT}/test",
+                "--train-dir", f"{INPUT_ROOT}/train",
+                "--output-dir", f"{OUTPUT_ROOT}/samples",
+                "--design-dir", f"{OUTPUT_ROOT}/design",
+                "--shap-samples", as_text(param("ShapSamples")),
+                "--max-rows", as_text(param("ExplainRows")),
+                "--seed", as_text(param("SplitSeed")),
+                *problem.to_arguments(),
+            ],
+        ),
+        transform_step(transform, model, folder(processing_output(samples, "samples")),
+                       run_uri(folder_name, "sample-predictions")),
+        processing_step(
+            report,
+            f"${{{SKLEARN.placeholder}}}",
+            inputs=[
+                _s3_input("test", folder(processing_output("SplitData", "test")), f"{INPUT_ROOT}/test"),
+                _s3_input("predictions", folder(get(f"Steps.{prefix}BatchTransform.TransformOutput.S3OutputPath")),
+                          f"{INPUT_ROOT}/predictions"),
+                _s3_input("design", folder(processing_output(samples, "design")), f"{INPUT_ROOT}/design"),
+                _s3_input("sample_predictions", folder(get(f"Steps.{transform}.TransformOutput.S3OutputPath")),
+                          f"{INPUT_ROOT}/sample_predictions"),
+            ],
+            outputs=[_s3_output("analysis", f"{OUTPUT_ROOT}/analysis", run_uri(folder_name, "analysis"))],
+            module="explain",
+            wheelhouse=True,
+            arguments=[
+                "report",
                 "--test-dir", f"{INPUT_ROOT}/test",
                 "--predictions-dir", f"{INPUT_ROOT}/predictions",
-                "--output-dir", f"{OUTPUT_ROOT}/evaluation",
+                "--design-dir", f"{INPUT_ROOT}/design",
+                "--sample-predictions-dir", f"{INPUT_ROOT}/sample_predictions",
+                "--output-dir", f"{OUTPUT_ROOT}/analysis",
+                "--facets", param("BiasFacets"),
                 "--prediction-format", prediction_format,
-                "--quality-metric", spec.quality_metric,
                 *threshold,
                 *problem.to_arguments(),
             ],
-            property_files=[
-                {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
-            ],
         ),
+    ]
+    return steps, processing_output(report, "analysis")
+
+
+def clarify_steps(spec: PipelineSpec, prefix: str, model: str, prediction_format: str) -> tuple:
+    """([Clarify config, Clarify processing job], the job's output): the ``clarify`` option."""
+    problem = spec.problem
+    config, clarify = f"{prefix}ClarifyConfig", f"{prefix}Clarify"
+    test_uri = folder(processing_output("SplitData", "test"))
+    predictions_uri = folder(get(f"Steps.{prefix}BatchTransform.TransformOutput.S3OutputPath"))
+    binary = problem.problem_type == "binary"
+    steps = [
         processing_step(
             config,
             f"${{{SKLEARN.placeholder}}}",
@@ -572,9 +668,115 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
             outputs=[_s3_output("analysis_result", OUTPUT_ROOT, run_uri(prefix.lower(), "clarify"))],
         ),
     ]
+    return steps, processing_output(clarify, "analysis_result")
+
+
+TRAINING_JOB_NAMES = {
+    "AutoML": ("AutoMLTrain.AutoMLJobName", None),
+    "XGBoost": ("XGBoostTune.HyperParameterTuningJobName", "XGBoostTrain.TrainingJobName"),
+}
+"""Training path -> (its AutoML or tuning job's name, its retrain job's name) as step properties."""
+
+
+def record_experiment_step(prefix: str, evaluate: str, analysis_output) -> dict:
+    """Logs the execution's split, candidates, evaluation, bias and SHAP summaries and plots to one MLflow run."""
+    job, retrain = TRAINING_JOB_NAMES[prefix]
+    return processing_step(
+        f"{prefix}RecordExperiment",
+        f"${{{SKLEARN.placeholder}}}",
+        inputs=[
+            _s3_input("split", folder(processing_output("SplitData", "summary")), f"{INPUT_ROOT}/split"),
+            _s3_input("evaluation", folder(processing_output(evaluate, "evaluation")), f"{INPUT_ROOT}/evaluation"),
+            _s3_input("analysis", folder(analysis_output), f"{INPUT_ROOT}/analysis"),
+        ],
+        outputs=[_s3_output("run", f"{OUTPUT_ROOT}/run", run_uri(prefix.lower(), "experiment-run"))],
+        module="record_run",
+        wheelhouse=True,
+        arguments=[
+            "run",
+            "--split-dir", f"{INPUT_ROOT}/split",
+            "--evaluation-dir", f"{INPUT_ROOT}/evaluation",
+            "--analysis-dir", f"{INPUT_ROOT}/analysis",
+            "--output-dir", f"{OUTPUT_ROOT}/run",
+            "--training-path", prefix,
+            "--job-name", get(f"Steps.{job}"),
+            *(["--training-job-name", get(f"Steps.{retrain}")] if retrain else []),
+        ],
+        environment=tracking_environment(),
+    )
+
+
+def record_registration_step(prefix: str) -> dict:
+    """Adds the registered model package's ARN to the execution's MLflow run."""
+    return processing_step(
+        f"{prefix}RecordRegistration",
+        f"${{{SKLEARN.placeholder}}}",
+        inputs=[_s3_input("run", folder(processing_output(f"{prefix}RecordExperiment", "run")), f"{INPUT_ROOT}/run")],
+        outputs=[],
+        module="record_run",
+        wheelhouse=True,
+        arguments=[
+            "registration",
+            "--run-dir", f"{INPUT_ROOT}/run",
+            "--model-package-arn", get(f"Steps.{prefix}Register.ModelPackageArn"),
+        ],
+        environment=tracking_environment(),
+    )
+
+
+def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> list:
+    """Model -> batch transform -> evaluation, bias and explanations, experiment record -> quality gate ->
+    register (and record it) or fail."""
+    problem = spec.problem
+    prediction_format = PREDICTION_FORMATS[(prefix, problem.problem_type)]
+    binary = problem.problem_type == "binary"
+    model, transform, evaluate = f"{prefix}Model", f"{prefix}BatchTransform", f"{prefix}Evaluate"
+    check = f"{prefix}CheckQuality"
+    test_uri = folder(processing_output("SplitData", "test"))
+    predictions_uri = folder(get(f"Steps.{transform}.TransformOutput.S3OutputPath"))
+    threshold = ["--threshold", as_text(param("DecisionThreshold"))] if binary else []
+    steps = [
+        {
+            "Name": model,
+            "Type": "Model",
+            "Arguments": {
+                "ExecutionRoleArn": "${ExecutionRoleArn}",
+                "PrimaryContainer": dict(model_container),
+                "Tags": step_tags(),
+            },
+        },
+        transform_step(transform, model, folder(processing_output("SplitData", "transform_input")),
+                       run_uri(prefix.lower(), "predictions")),
+        processing_step(
+            evaluate,
+            f"${{{SKLEARN.placeholder}}}",
+            inputs=[
+                _s3_input("test", test_uri, f"{INPUT_ROOT}/test"),
+                _s3_input("predictions", predictions_uri, f"{INPUT_ROOT}/predictions"),
+            ],
+            outputs=[_s3_output("evaluation", f"{OUTPUT_ROOT}/evaluation", run_uri(prefix.lower(), "evaluation"))],
+            module="evaluate",
+            arguments=[
+                "--test-dir", f"{INPUT_ROOT}/test",
+                "--predictions-dir", f"{INPUT_ROOT}/predictions",
+                "--output-dir", f"{OUTPUT_ROOT}/evaluation",
+                "--prediction-format", prediction_format,
+                "--quality-metric", spec.quality_metric,
+                *threshold,
+                *problem.to_arguments(),
+            ],
+            property_files=[
+                {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+            ],
+        ),
+    ]
+    explain = open_explanation_steps if spec.explainability == "open" else clarify_steps
+    explanation, analysis_output = explain(spec, prefix, model, prediction_format)
+    steps += explanation
+    steps.append(record_experiment_step(prefix, evaluate, analysis_output))
     quality = json_get(evaluate, "EvaluationReport", spec.quality_metric_path)
     evaluation_file = join(processing_output(evaluate, "evaluation"), "evaluation.json")
-    analysis_file = join(processing_output(clarify, "analysis_result"), "analysis.json")
+    analysis_file = join(analysis_output, "analysis.json")
     metric = spec.quality_metric
     register = {
         "Name": f"{prefix}Register",
@@ -608,6 +810,7 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
                 "QualityMetric": metric,
                 "QualityValue": as_text(quality),
                 "BiasFacets": param("BiasFacets"),
+                "Explainability": spec.explainability,
                 "PipelineExecutionArn": get("Execution.PipelineExecutionArn"),
             },
         },
@@ -630,7 +833,7 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
             "Type": "Condition",
             "Arguments": {
                 "Conditions": [{"Type": comparison, "LeftValue": quality, "RightValue": param("QualityThreshold")}],
-                "IfSteps": [register],
+                "IfSteps": [register, record_registration_step(prefix)],
                 "ElseSteps": [fail],
             },
         }
@@ -729,3 +932,8 @@ def render(text: str, values: dict) -> str:
     if missing:
         raise KeyError(f"no value for placeholder(s) {sorted(missing)}")
     return PLACEHOLDER_PATTERN.sub(lambda m: json.dumps(str(values[m.group(1)]))[1:-1], text)
+
+
+def placeholders(spec: PipelineSpec = FRAUD_SPEC) -> set:
+    """The placeholders ``spec``'s definition uses (a subset of ``PLACEHOLDERS``)."""
+    return placeholders_in(definition_json(build_definition(spec)))

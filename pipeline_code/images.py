@@ -31,7 +31,8 @@ SKLEARN = ContainerImage(
     version="1.2-1",
     repository="sagemaker-scikit-learn",
     tag="1.2-1-cpu-py3",
-    purpose="split, evaluation and Clarify-config processing jobs (`python3 -m pipeline_code.STEP`)",
+    purpose="split, evaluation, bias and SHAP, experiment recording and Clarify-config processing jobs "
+    "(`python3 -m pipeline_code.STEP`; the wheelhouse's libraries installed offline where a step needs them)",
     runs_project_code=True,
     python=(3, 9),
     libraries=(("pandas", "1.1.3"), ("numpy", "1.24.1"), ("scikit-learn", "1.2.1")),
@@ -42,7 +43,7 @@ XGBOOST = ContainerImage(
     version="1.7-1",
     repository="sagemaker-xgboost",
     tag="1.7-1",
-    purpose="built-in XGBoost: tuning, Debugger-watched training, batch transform and registered model",
+    purpose="built-in XGBoost: tuning, training with early stopping, batch transform and registered model",
 )
 CLARIFY = ContainerImage(
     placeholder="ClarifyImage",
@@ -50,7 +51,7 @@ CLARIFY = ContainerImage(
     version="1.0",
     repository="sagemaker-clarify-processing",
     tag="1.0",
-    purpose="Clarify processing job: bias metrics and SHAP",
+    purpose="Clarify processing job: bias metrics and SHAP (`explainability: clarify` only)",
 )
 DEBUGGER = ContainerImage(
     placeholder="DebuggerImage",
@@ -58,7 +59,7 @@ DEBUGGER = ContainerImage(
     version="latest",
     repository="sagemaker-debugger-rules",
     tag="latest",
-    purpose="Debugger rule evaluator (LossNotDecreasing, Overfit)",
+    purpose="Debugger rule evaluator (LossNotDecreasing, Overfit; `explainability: clarify` only)",
 )
 
 IMAGES = (SKLEARN, XGBOOST, CLARIFY, DEBUGGER)
@@ -82,11 +83,13 @@ REGISTRY_ACCOUNTS = {
     "sa-east-1": {"sklearn": "737474898029", "xgboost": "737474898029", "clarify": "520018980103", "debugger": "818342061345"},
 }
 
-CONTAINER_MODULES = ("columns", "features", "problem", "split", "evaluate", "clarify_config", "bias")
+CONTAINER_MODULES = ("columns", "features", "problem", "split", "evaluate", "clarify_config", "bias", "explain",
+                     "offline_install", "record_run", "plots")
 """Modules of ``pipeline_code`` that must run in ``SKLEARN`` (they and everything they import)."""
 
-CONTAINER_LIBRARIES = ("numpy", "pandas", "sklearn")
-"""Third-party packages the container modules may import."""
+CONTAINER_LIBRARIES = ("numpy", "pandas", "sklearn", "smclarify", "shap", "functional", "mlflow", "matplotlib",
+                       "boto3")
+"""Third-party packages the container modules may import (the image's, and the wheelhouse's)."""
 
 
 class UnsupportedRegionError(KeyError):

@@ -56,6 +56,7 @@ LOADER_ONLY_RULES = {
     "unique_use_case_names": "no two use cases of a team have the same `name`",
     "unique_quotas": "no two `quotas` entries have the same `instance_type` and `usage`",
     "studio_idle_timeouts": "`studio.max_idle_timeout_minutes` is at least `studio.idle_timeout_minutes`",
+    "studio_default_mlflow_team": "`studio.default_mlflow_team` is the `name` of one of `teams`",
     "fleet_for_shifting": "`endpoint.deployment.style` `canary` or `linear` needs `endpoint.initial_instance_count` "
     "of at least 2",
     "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
@@ -470,6 +471,11 @@ class StudioSettings(Strict):
     home_efs_on_delete: Literal["retain", "delete"] = Field(
         "retain", description="What happens to the home-directory EFS volume when the domain is deleted."
     )
+    default_mlflow_team: TeamName | None = Field(
+        None,
+        description="The team whose MLflow App is the domain's default MLflow App (what Studio opens for every "
+        "user); one of `teams[].name`. Unset: the domain has no default App.",
+    )
 
     @classmethod
     def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
@@ -861,8 +867,8 @@ class UseCase(Strict):
         description="The pipeline's problem; without it, the fraud-detection example's problem.",
     )
 
-    def pipeline_spec(self) -> "definition_module.PipelineSpec":
-        """What the use case's pipeline definition is built from."""
+    def pipeline_spec(self, explainability: str = "open") -> "definition_module.PipelineSpec":
+        """What the use case's pipeline definition is built from (``explainability``: the platform's option)."""
         problem = self.problem
         split = problem.split
         return definition_module.PipelineSpec(
@@ -875,6 +881,7 @@ class UseCase(Strict):
             split_seed=split.seed,
             data_prefix=problem.data_prefix or f"{definition_module.DATA_ROOT}/{self.name}/",
             title=self.description or self.name,
+            explainability=explainability,
         )
 
 
@@ -962,6 +969,12 @@ class PlatformConfig(Strict):
     alert_emails: list[Email] = Field(default_factory=list, description="Receive platform-wide alerts.")
     quotas: list[QuotaRequest] = Field(default_factory=list)
     reaper: ReaperSettings = ReaperSettings()
+    explainability: Literal["open", "clarify"] = Field(
+        "open",
+        description="Bias metrics and SHAP: `open` computes them in the team's own processing steps with smclarify "
+        "and shap (every account); `clarify` uses SageMaker Clarify jobs and Debugger rules (only accounts that "
+        "had them before 2026-07-30).",
+    )
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, json_schema_extra=_keys_checked, description="Extra tags on every taggable resource."
     )
@@ -1030,6 +1043,15 @@ class PlatformConfig(Strict):
                         "names_fit_after_prefixing",
                     ))
         problems += _duplicates(team_names, "teams", "team name", "unique_team_names")
+        studio = data.get("studio")
+        default_team = studio.get("default_mlflow_team") if isinstance(studio, dict) else None
+        known = [name for _, name in team_names]
+        if default_team is not None and ok("studio", "default_mlflow_team") and default_team not in known:
+            problems.append(Problem(
+                ("studio", "default_mlflow_team"), default_team,
+                f"{default_team!r} is not allowed: the name of one of the config's teams ({', '.join(known)})",
+                "studio_default_mlflow_team",
+            ))
         quotas = [
             (i, (q["instance_type"], q["usage"])) for i, q in _items(data.get("quotas"))
             if isinstance(q, dict) and ok("quotas", i, "instance_type") and ok("quotas", i, "usage")

@@ -15,6 +15,7 @@ from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
+from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -116,6 +117,7 @@ PIPELINE_JOB_CREATE_ACTIONS = (
     "sagemaker:CreateTransformJob",
 )
 PIPELINE_JOB_MANAGE_ACTIONS = (
+    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
     "sagemaker:DescribeAutoMLJob",
     "sagemaker:DescribeAutoMLJobV2",
     "sagemaker:DescribeHyperParameterTuningJob",
@@ -142,6 +144,17 @@ BUCKET_DATA_ACTIONS = (
     "s3:ListMultipartUploadParts",
     "s3:ReplicateObject",
 )
+
+
+# The team's MLflow App keeps its artifacts under this prefix of the team bucket.
+MLFLOW_PREFIX = "mlflow/"
+# What the team's pipeline steps and Studio users do with their own MLflow App (data plane and describe).
+MLFLOW_APP_USE_ACTIONS = ("sagemaker:CallMlflowAppApi", "sagemaker:DescribeMlflowApp")
+
+
+def mlflow_app_name(prefix: str, team: str) -> str:
+    """Name of a team's MLflow App, e.g. ``mlp-fraud-mlflow`` (at most 63 characters; the API allows 256)."""
+    return naming.sagemaker_name(prefix, team, "mlflow")
 
 
 def sagemaker_arn(resource: str) -> str:
@@ -207,9 +220,16 @@ class TeamStack(Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Studio users and jobs of team {team.name}: only the team's bucket, registry and resources",
         )
+        self.mlflow_app = self._mlflow_app(key)
+        self.mlflow_app_arn = self.mlflow_app.attr_arn
         self._grant_model_execution(self.model_execution_role, key)
         self._grant_team_execution(self.execution_role, key)
         self._grant_studio_use(self.execution_role, domain_id)
+        self.mlflow_default_domain = None
+        if config.studio.default_mlflow_team == team.name:
+            self.mlflow_default_domain = MlflowDefaultDomain(
+                self, "MlflowDefaultDomain", app=self.mlflow_app, domain_id=domain_id, kms_key=key
+            )
 
         self.user_profiles = [
             sagemaker.CfnUserProfile(
@@ -272,7 +292,8 @@ class TeamStack(Stack):
                 kms_key=key,
                 team_name=team.name,
                 platform_prefix=self.prefix,
-                spec=use_case.pipeline_spec(),
+                spec=use_case.pipeline_spec(explainability=config.explainability),
+                mlflow_app_arn=self.mlflow_app_arn,
             )
             for use_case in team.use_cases
             for group in [self.model_package_groups[use_case.name]]
@@ -284,6 +305,7 @@ class TeamStack(Stack):
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
         CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
+        CfnOutput(self, "MlflowAppArn", value=self.mlflow_app_arn)
 
     def _restrict_bucket_data_to_team(self, break_glass_role_arns: list[str]) -> None:
         """Deny the bucket's data to every principal but the team's roles, its code upload and break-glass roles.
@@ -291,7 +313,7 @@ class TeamStack(Stack):
         Bucket configuration (policy, encryption, tags) is not data, so CloudFormation and administrators
         keep managing the bucket; AWS services acting as themselves (no principal ARN) are not denied.
         """
-        allowed = [self.execution_role.role_arn, self.model_execution_role.role_arn]
+        allowed = [self.execution_role.role_arn, self.model_execution_role.role_arn, self.mlflow_role.role_arn]
         allowed += [pipeline.code_deployment.handler_role.role_arn for pipeline in self.pipelines.values()]
         allowed += list(break_glass_role_arns)
         self.data_bucket.add_to_resource_policy(
@@ -307,6 +329,62 @@ class TeamStack(Stack):
                 },
             )
         )
+
+    def _mlflow_app(self, key: kms.IKey) -> sagemaker.CfnMlflowApp:
+        """The team's serverless MLflow App, its experiment history: retained when the stack is deleted.
+
+        Its artifacts live under ``mlflow/`` of the team bucket, written by a role of its own that may touch
+        nothing else. The role's trust names no aws:SourceAccount/aws:SourceArn: SageMaker's confused-deputy
+        guide lists the features that send them, and MLflow Apps are not among them (a condition the service
+        does not send would deny the App its role). The pipeline registers models itself, so MLflow's
+        automatic registration stays off. Name and role are create-only: changing either replaces the App.
+        """
+        self.mlflow_role = iam.Role(
+            self,
+            "MlflowAppRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"MLflow App of team {self.team.name}: reads and writes only mlflow/ of the team's bucket",
+        )
+        self.mlflow_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MlflowArtifacts",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[self.data_bucket.arn_for_objects(f"{MLFLOW_PREFIX}*")],
+            )
+        )
+        self.mlflow_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListMlflowArtifacts",
+                actions=["s3:ListBucket"],
+                resources=[self.data_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [MLFLOW_PREFIX, f"{MLFLOW_PREFIX}*"]}},
+            )
+        )
+        self.mlflow_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="LocateTeamBucket", actions=["s3:GetBucketLocation"], resources=[self.data_bucket.bucket_arn]
+            )
+        )
+        self.mlflow_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UsePlatformKeyThroughS3",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        app = sagemaker.CfnMlflowApp(
+            self,
+            "MlflowApp",
+            name=mlflow_app_name(self.prefix, self.team.name),
+            artifact_store_uri=f"s3://{self.data_bucket.bucket_name}/{MLFLOW_PREFIX}",
+            role_arn=self.mlflow_role.role_arn,
+            model_registration_mode="AutoModelRegistrationDisabled",
+        )
+        app.apply_removal_policy(RemovalPolicy.RETAIN)
+        # The App checks its artifact store with the role when it is created: the role's policy comes first.
+        app.node.add_dependency(self.mlflow_role)
+        return app
 
     def _team_arns(self, *resource_types: str) -> list[str]:
         return [sagemaker_arn(f"{t}/{self.resource_prefix}*") for t in resource_types]
@@ -375,6 +453,13 @@ class TeamStack(Stack):
         )
         policy.add_statements(
             iam.PolicyStatement(
+                sid="OpenTheTeamsMlflowApp",
+                actions=["sagemaker:CreatePresignedMlflowAppUrl"],
+                resources=[self.mlflow_app_arn],
+            )
+        )
+        policy.add_statements(
+            iam.PolicyStatement(
                 sid="StudioReadsTheDomain",
                 actions=["sagemaker:DescribeDomain"],
                 resources=[sagemaker_arn(f"domain/{domain_id}")],
@@ -407,6 +492,13 @@ class TeamStack(Stack):
                     sagemaker_arn(f"model-package/{self.resource_prefix}*/*"),
                     sagemaker_arn(f"pipeline/{self.resource_prefix}*/execution/*"),
                 ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseTheTeamsMlflowApp",
+                actions=list(MLFLOW_APP_USE_ACTIONS),
+                resources=[self.mlflow_app_arn],
             )
         )
         pipeline_jobs = [sagemaker_arn(resource) for resource in PIPELINE_JOB_RESOURCES]
@@ -455,6 +547,7 @@ class TeamStack(Stack):
                     "sagemaker:ListApps",
                     "sagemaker:ListSpaces",
                     "sagemaker:ListUserProfiles",
+                    "sagemaker:ListMlflowApps",
                 ],
                 resources=["*"],
             )

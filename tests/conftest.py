@@ -63,6 +63,7 @@ EDGE_CONFIGS = {
         "region": "ap-southeast-2",
         "studio": {"home_efs_on_delete": "delete", "idle_timeout_minutes": 60, "max_idle_timeout_minutes": 60},
         "reaper": {"enabled": False, "dry_run": False},
+        "explainability": "clarify",
         "quotas": [{"instance_type": "ml.g5.xlarge", "usage": "spot-training", "desired": 2}],
         "teams": [
             {

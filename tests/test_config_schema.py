@@ -48,6 +48,7 @@ LOADER_ONLY = {
     "unique_use_case_names",  # same, per team
     "unique_quotas",  # same, a pair of keys
     "studio_idle_timeouts",  # compares two fields
+    "studio_default_mlflow_team",  # a team name against the names of the config's teams
     "fleet_for_shifting",  # deployment style against the instance count
     "split_fractions",  # a sum of three fields
     "problem_objective",  # allowed objectives depend on problem_type (the schema knows the union of them)
@@ -169,6 +170,8 @@ SINGLE_FIELD = [
     Mistake("studio.max_idle_timeout_minutes", 0, shown="0"),
     Mistake("studio.home_efs_on_delete", "keep"),
     Mistake("studio.home_efs_on_delete", True, shown="True"),
+    Mistake("studio.default_mlflow_team", "Fraud"),
+    Mistake("studio.default_mlflow_team", 7, shown="7"),
     Mistake("studio.colour", "blue", shown="unknown key"),
     # quotas
     Mistake("quotas", "all"),
@@ -194,6 +197,9 @@ SINGLE_FIELD = [
     Mistake("reaper.grace_period_hours", -1, shown="-1"),
     Mistake("reaper.dry_run", "false"),
     Mistake("reaper.max_deletions_per_run", 1001, shown="1001"),
+    # explainability
+    Mistake("explainability", "shap"),
+    Mistake("explainability", "Clarify"),
     Mistake("reaper.max_deletions_per_run", True, shown="True"),
     # teams
     Mistake("teams.0", "fraud"),
@@ -289,6 +295,7 @@ SEVERAL_FIELDS = [
      "unique_use_case_names"),
     (Mistake("quotas.1.usage", "processing", where="quotas", shown="('ml.m5.4xlarge', 'processing')"), "unique_quotas"),
     (Mistake("studio.max_idle_timeout_minutes", 60, shown="60"), "studio_idle_timeouts"),
+    (Mistake("studio.default_mlflow_team", "nobody", shown="'nobody'"), "studio_default_mlflow_team"),
     (Mistake(f"{E0}.initial_instance_count", 1, where=E0, shown="initial_instance_count 1"), "fleet_for_shifting"),
     (Mistake(f"{P2}.split.train_fraction", 0.8, where="teams[2].use_cases[0].problem.split", shown="is 1.1"),
      "split_fractions"),

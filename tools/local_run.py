@@ -7,7 +7,9 @@
    use case's example data (or ``--data-dir``) where the pipeline reads by default.
 4. Execute the definition with ``tools.pipeline_runtime``: the project's step scripts run as the processing
    container runs them; only AWS-managed steps (AutoML, tuning, training, transform, Clarify) are stand-ins.
-5. Print a summary (steps, times, metrics, where the reports are) and write the problem type's plot.
+5. Print a summary (steps, times, metrics, where the reports are) and write the problem type's plot. The
+   recording steps log the execution's MLflow run to ``<out>/mlflow/mlflow.db`` (open it with
+   ``mlflow ui --backend-store-uri sqlite:///<out>/mlflow/mlflow.db``).
 
 CLI: ``python -m tools.local_run --use-case NAME --out DIR [--rows N] [--seed S] [--param Name=Value ...]``.
 """
@@ -21,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline_code import examples, images
+from pipeline_code.definition import WHEELHOUSE_PREFIX
 from stacks.config import ConfigError, load_config
 from stacks.constructs.experiment_pipeline import CODE_KEY_PREFIX
 from tools.iam import pipeline_needs
@@ -99,6 +102,14 @@ def example_tables(use_case_name: str, rows: int, seed: int) -> dict:
         raise LocalRunError(f"{error.args[0]}; pass --data-dir with the use case's CSV files")
 
 
+def local_tracking(out: Path) -> dict:
+    """The recording steps log to a local MLflow store under ``out`` instead of the team's MLflow App."""
+    store = (out / "mlflow").resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}",
+            "MLOPS_ARTIFACT_LOCATION": (store / "artifacts").as_uri()}
+
+
 def execute(text: str, bucket: str, region_images: dict, out: Path, *, tables: dict | None = None,
             data_dir: Path | None = None, parameters: dict | None = None) -> RunResult:
     """Run a resolved definition against a fresh local S3 holding ``bucket``: the pipeline code where the
@@ -110,11 +121,16 @@ def execute(text: str, bucket: str, region_images: dict, out: Path, *, tables: d
     out.mkdir(parents=True, exist_ok=True)
     with LocalS3(bucket) as s3:
         s3.upload_folder(CODE_DIR, CODE_PREFIX, exclude=("__pycache__", "*.pyc"))
+        # The steps run under this interpreter, which has the wheelhouse's libraries already (the offline
+        # install under the container's Python is proven by tests/pipeline/test_offline_install.py): the
+        # wheelhouse input holds only its pin list here.
+        s3.put_text(f"{WHEELHOUSE_PREFIX}/requirements.txt", (CODE_DIR / "container_requirements.txt").read_text())
         if data_dir is not None:
             s3.upload_folder(data_dir, data_prefix)
         for name, body in (tables or {}).items():
             s3.put_text(f"{data_prefix}{name}", body)
-        result = run_pipeline(text, s3=s3, images=kinds, parameters=parameters or {}, workdir=out)
+        result = run_pipeline(text, s3=s3, images=kinds, parameters=parameters or {}, workdir=out,
+                              environment=local_tracking(out))
         collect(result, s3, out)
         return result
 

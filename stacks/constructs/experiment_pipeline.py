@@ -9,10 +9,20 @@ template works in any supported region.
 This construct grants the execution role nothing: the team stack gives it access to its bucket, key,
 registry group and the SageMaker jobs the pipeline starts. The code upload (``BucketDeployment``) brings
 its own Lambda and role, which only it uses; its log group and environment use the platform key.
+
+The wheelhouse (``build/wheelhouse``, made by ``make wheelhouse``: the wheels of the libraries the scikit-learn
+image lacks, for its Python) is uploaded once per stack under ``pipeline/code/wheelhouse/``; the steps that need
+those libraries install them from there with no network (``pipeline_code.offline_install``).
+
+``CodeCommit`` is the git commit of the last change to ``pipeline_code/`` (``-modified`` when the working tree
+changes it; a content hash outside a git checkout), so each MLflow run records the code it ran.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import subprocess
 from pathlib import Path
 
 from aws_cdk import CfnMapping, Fn, RemovalPolicy, Stack, Token
@@ -30,9 +40,60 @@ from pipeline_code import definition, images
 from stacks.constructs.lambda_function import grant_environment_decryption
 from stacks.regions import SUPPORTED_REGIONS
 
-PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+PIPELINE_CODE_DIR = REPOSITORY_ROOT / "pipeline_code"
+WHEELHOUSE_DIR = REPOSITORY_ROOT / "build" / "wheelhouse"
 CODE_KEY_PREFIX = f"{definition.CODE_PREFIX}/pipeline_code"
 CODE_EXCLUDES = ["__pycache__", "*.pyc"]
+DEPLOYMENT_MEMORY_MB = 512
+"""Memory of the stack's BucketDeployment function: the wheelhouse holds wheels of tens of MB."""
+
+
+class WheelhouseMissing(FileNotFoundError):
+    """Raised at synth when ``build/wheelhouse`` has not been made."""
+
+
+@functools.lru_cache(maxsize=None)
+def pipeline_code_commit(root: Path = REPOSITORY_ROOT) -> str:
+    """The commit of the last change to ``pipeline_code/`` (see module docstring); offline, no credentials."""
+    try:
+        commit = subprocess.run(["git", "log", "-1", "--format=%H", "--", "pipeline_code"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "pipeline_code"], cwd=root,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, changed = "", ""
+    if commit:
+        return f"{commit}-modified" if changed else commit
+    digest = hashlib.sha256()
+    for path in sorted((root / "pipeline_code").rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def wheelhouse_deployment(scope: Construct, bucket: s3.IBucket, kms_key: kms.IKey,
+                          wheelhouse: Path = WHEELHOUSE_DIR) -> s3deploy.BucketDeployment:
+    """The stack's one upload of the wheelhouse into the team bucket (shared by its pipelines)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("PipelineWheelhouse")
+    if existing is not None:
+        return existing
+    if not (wheelhouse / "requirements.txt").is_file():
+        raise WheelhouseMissing(f"{wheelhouse} has no wheelhouse: run `make wheelhouse` (the `make synth` and "
+                                "`make test` targets run it) before synthesizing")
+    return s3deploy.BucketDeployment(
+        stack,
+        "PipelineWheelhouse",
+        sources=[s3deploy.Source.asset(str(wheelhouse))],
+        destination_bucket=bucket,
+        destination_key_prefix=definition.WHEELHOUSE_PREFIX,
+        server_side_encryption=s3deploy.ServerSideEncryption.AWS_KMS,
+        server_side_encryption_aws_kms_key_id=kms_key.key_id,
+        prune=True,
+        retain_on_delete=False,
+        memory_limit=DEPLOYMENT_MEMORY_MB,
+        log_group=code_deployment_logs(scope, kms_key),
+    )
 
 
 def code_deployment_logs(scope: Construct, kms_key: kms.IKey) -> logs.LogGroup:
@@ -98,6 +159,7 @@ class ExperimentPipeline(Construct):
         platform_prefix: str,
         spec: definition.PipelineSpec = definition.FRAUD_SPEC,
         region_images: dict | None = None,
+        mlflow_app_arn: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         table = region_images if region_images is not None else default_region_images()
@@ -105,6 +167,10 @@ class ExperimentPipeline(Construct):
         for region, uris in table.items():
             if set(uris) != placeholders:
                 raise ValueError(f"region_images[{region!r}] must give exactly {sorted(placeholders)}")
+        body = definition.definition_json(definition.build_definition(spec))
+        used = definition.placeholders_in(body)
+        table = {region: {name: uri for name, uri in uris.items() if name in used} for region, uris in table.items()}
+        placeholders &= used
 
         region = Stack.of(self).region
         self.image_mapping = None
@@ -126,8 +192,10 @@ class ExperimentPipeline(Construct):
             server_side_encryption_aws_kms_key_id=kms_key.key_id,
             prune=True,
             retain_on_delete=False,
+            memory_limit=DEPLOYMENT_MEMORY_MB,
             log_group=code_deployment_logs(self, kms_key),
         )
+        self.wheelhouse_deployment = wheelhouse_deployment(self, bucket, kms_key)
         encrypt_code_deployment_environment(Stack.of(self), kms_key)
 
         variables = {
@@ -139,11 +207,15 @@ class ExperimentPipeline(Construct):
             "ExecutionRoleArn": execution_role.role_arn,
             "ModelPackageGroupName": model_package_group_name,
             "KmsKeyArn": kms_key.key_arn,
+            "PipelineName": pipeline_name,
+            "MlflowAppArn": mlflow_app_arn,
+            "CodeCommit": pipeline_code_commit(),
             **image_values,
         }
-        missing = set(definition.PLACEHOLDERS) - set(variables)
+        missing = used - set(variables)
         if missing:
             raise ValueError(f"no value for pipeline placeholders {sorted(missing)}")
+        variables = {name: value for name, value in variables.items() if name in used}
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
@@ -153,8 +225,7 @@ class ExperimentPipeline(Construct):
                 f"evaluation ({spec.quality_metric}), bias and explanations, registration"
             ),
             role_arn=execution_role.role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Fn.sub(
-                definition.definition_json(definition.build_definition(spec)), variables
-            )},
+            pipeline_definition={"PipelineDefinitionBody": Fn.sub(body, variables)},
         )
         self.pipeline.node.add_dependency(self.code_deployment)
+        self.pipeline.node.add_dependency(self.wheelhouse_deployment)

@@ -117,10 +117,22 @@ def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     for action in ("sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
                    "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateAutoMLJob",
                    "sagemaker:DescribeAutoMLJob", "sagemaker:CreateModel",
-                   "sagemaker:CreateTransformJob", "sagemaker:CreateModelPackage", "iam:PassRole",
-                   "sagemaker:CreateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpointConfig"):
+                   "sagemaker:CreateTransformJob", "sagemaker:CreateModelPackage", "iam:PassRole"):
         assert action in actions, f"no {action} derived"
-    assert [n.request.resource for n in actions["sagemaker:ListCandidatesForAutoMLJob"]] == ["*"]
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpointConfig"):
+        assert action not in actions, f"{action}: the default (open) explanations need no shadow endpoint"
+    assert {n.request.resource for n in actions["sagemaker:ListCandidatesForAutoMLJob"]} == {"*"}
+    listing = actions["sagemaker:ListCandidatesForAutoMLJob"]
+    assert {w.split(" ", 1)[0] for n in listing for w in [n.why, *n.also]} >= {
+        "AutoMLTrain", "AutoMLRecordExperiment"}, "the recording step lists the candidates too"
+    tuning = actions["sagemaker:ListTrainingJobsForHyperParameterTuningJob"]
+    assert [n.why.split(" ", 1)[0] for n in tuning] == ["XGBoostRecordExperiment"]
+    assert tuning[0].request.context_value("aws:ResourceTag/mlops:team") == team
+    assert ":hyper-parameter-tuning-job/pipelines-abc123def456-" in tuning[0].request.resource
+    tracking = actions["sagemaker:CallMlflowAppApi"]
+    assert {w.split(" ", 1)[0] for n in tracking for w in [n.why, *n.also]} == {
+        f"{p}{s}" for p in ("AutoML", "XGBoost") for s in ("RecordExperiment", "RecordRegistration")}
+    assert len({n.request.resource for n in tracking}) == 1 and ":mlflow-app/" in tracking[0].request.resource
     created = [n for a in ("sagemaker:CreateProcessingJob", "sagemaker:CreateModel") for n in actions[a]]
     assert all("/pipelines-abc123def456-" in n.request.resource for n in created)
     steps = {s["Name"]: s for s, _ in all_steps(pipeline.definition["Steps"])}
@@ -136,10 +148,15 @@ def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     assert any(r.endswith("/pipeline/code/pipeline_code/*") for r in reads), "S3Prefix inputs are read as <prefix>*"
 
 
-def test_clarify_shadow_endpoint_is_named_by_the_clarify_config_step(world):
-    stack = TEAM_STACKS[0]
-    (pipeline,) = pn.pipelines_of(world, stack)
+def test_clarify_shadow_endpoint_is_named_by_the_clarify_config_step(edge_world):
+    """The edge config takes the ``explainability: clarify`` option: its Clarify jobs deploy shadow endpoints."""
+    world = edge_world
+    stack = next(s for s in world.templates if s.endswith("-team-alpha"))
+    pipeline = pn.pipelines_of(world, stack)[0]
     needs = pn.pipeline_needs(world, stack, pipeline.logical_id)
+    actions = _by_action(needs)
+    for action in ("sagemaker:CreateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpointConfig"):
+        assert action in actions, f"no {action} derived for the clarify option"
     steps = {s["Name"]: s for s, _ in all_steps(pipeline.definition["Steps"])}
     apps = [s["Arguments"].get("AppSpecification", {}) for s in steps.values()]
     config_args = [app.get("ContainerArguments", []) for app in apps
@@ -206,7 +223,7 @@ def test_check_fails_when_list_candidates_is_granted_only_on_automl_jobs(world):
                        "Resource": "arn:aws:sagemaker:us-east-1:123456789012:automl-job/*", "_Policy": "mutation"})
     outcomes = pn.check(world, stack_pipeline_needs(world, stack), identity={role: statements})
     denied = [o.need.request.action for o in pn.unmet(outcomes)]
-    assert denied == ["sagemaker:ListCandidatesForAutoMLJob"], pn.unmet_report(outcomes)
+    assert set(denied) == {"sagemaker:ListCandidatesForAutoMLJob"} and denied, pn.unmet_report(outcomes)
 
 
 def test_experiment_tracking_needs_trials_that_sagemaker_names(example):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import jsonschema
@@ -164,7 +165,15 @@ def example_specs() -> dict:
     return specs
 
 
-SPECS = example_specs()
+def with_clarify_option(specs: dict) -> dict:
+    """Every spec as built by default (``open``) and with the platform's ``explainability: clarify`` option."""
+    both = dict(specs)
+    for name, spec in specs.items():
+        both[f"{name} (clarify)"] = dataclasses.replace(spec, explainability="clarify")
+    return both
+
+
+SPECS = with_clarify_option(example_specs())
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
@@ -205,17 +214,81 @@ def test_every_declared_parameter_is_used(built):
 def test_each_branch_ends_in_register_or_fail(built, spec):
     for prefix in definition.TRAINING_PATHS:
         check = step_named(built, f"{prefix}CheckQuality")
-        assert [s["Type"] for s in check["Arguments"]["IfSteps"]] == ["RegisterModel"]
+        assert [s["Name"] for s in check["Arguments"]["IfSteps"]] == [f"{prefix}Register", f"{prefix}RecordRegistration"]
+        assert [s["Type"] for s in check["Arguments"]["IfSteps"]] == ["RegisterModel", "Processing"]
         assert [s["Type"] for s in check["Arguments"]["ElseSteps"]] == ["Fail"]
         register = check["Arguments"]["IfSteps"][0]["Arguments"]
         assert register["ModelApprovalStatus"] == "PendingManualApproval"
         assert register["ModelPackageGroupName"] == "${ModelPackageGroupName}"
         assert set(register["ModelMetrics"]) == {"ModelQuality", "Bias", "Explainability"}
         assert register["MetadataProperties"] == {"GeneratedBy": {"Get": "Execution.PipelineExecutionArn"}}
+        assert register["CustomerMetadataProperties"]["Explainability"] == spec.explainability
         condition = check["Arguments"]["Conditions"][0]
         assert condition["RightValue"] == {"Get": "Parameters.QualityThreshold"}
         assert condition["LeftValue"]["Std:JsonGet"]["Path"] == spec.quality_metric_path
         assert condition["Type"] == ("GreaterThanOrEqualTo" if spec.higher_is_better else "LessThanOrEqualTo")
+
+
+def test_registration_attaches_the_bias_and_explanation_report_of_its_branch(built, spec):
+    report = "BiasExplain" if spec.explainability == "open" else "Clarify"
+    output = "analysis" if spec.explainability == "open" else "analysis_result"
+    for prefix in definition.TRAINING_PATHS:
+        metrics = step_named(built, f"{prefix}Register")["Arguments"]["ModelMetrics"]
+        expected = definition.join(definition.processing_output(f"{prefix}{report}", output), "analysis.json")
+        assert metrics["Bias"]["Report"]["S3Uri"] == expected
+        assert metrics["Explainability"]["Report"]["S3Uri"] == expected
+
+
+def test_open_explanations_score_the_recorded_samples_with_the_branch_model(built, spec):
+    if spec.explainability != "open":
+        pytest.skip("the clarify option has no open explanation steps")
+    for prefix in definition.TRAINING_PATHS:
+        samples = step_named(built, f"{prefix}ExplanationSamples")["Arguments"]
+        transform = step_named(built, f"{prefix}ExplainTransform")["Arguments"]
+        report = step_named(built, f"{prefix}BiasExplain")["Arguments"]
+        assert transform["ModelName"] == {"Get": f"Steps.{prefix}Model.ModelName"}
+        assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == definition.folder(
+            definition.processing_output(f"{prefix}ExplanationSamples", "samples"))
+        inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in report["ProcessingInputs"]}
+        assert inputs["design"] == definition.folder(
+            definition.processing_output(f"{prefix}ExplanationSamples", "design"))
+        assert inputs["sample_predictions"] == definition.folder(
+            {"Get": f"Steps.{prefix}ExplainTransform.TransformOutput.S3OutputPath"})
+        assert inputs["predictions"] == definition.folder(
+            {"Get": f"Steps.{prefix}BatchTransform.TransformOutput.S3OutputPath"})
+        for arguments in (samples, report):
+            app = arguments["AppSpecification"]
+            assert app["ImageUri"] == "${SklearnImage}"
+            assert app["ContainerEntrypoint"] == ["python3", "-m", definition.OFFLINE_INSTALL_MODULE]
+            assert app["ContainerArguments"][:3] == ["--wheelhouse", definition.WHEELHOUSE_LOCAL, "pipeline_code.explain"]
+            wheelhouse = next(i for i in arguments["ProcessingInputs"] if i["InputName"] == "wheelhouse")
+            assert wheelhouse["S3Input"]["S3Uri"] == f"s3://${{BucketName}}/{definition.WHEELHOUSE_PREFIX}/"
+            assert wheelhouse["S3Input"]["LocalPath"] == definition.WHEELHOUSE_LOCAL
+        # the samples folder holds only the rows to score: the design goes to a folder of its own
+        outputs = {o["OutputName"]: o["S3Output"]["LocalPath"] for o in samples["ProcessingOutputConfig"]["Outputs"]}
+        assert outputs["samples"] != outputs["design"]
+
+
+def test_each_execution_is_recorded_in_the_teams_mlflow_app(built, spec):
+    for prefix in definition.TRAINING_PATHS:
+        record = step_named(built, f"{prefix}RecordExperiment")["Arguments"]
+        registration = step_named(built, f"{prefix}RecordRegistration")["Arguments"]
+        for arguments in (record, registration):
+            assert arguments["Environment"]["MLFLOW_TRACKING_URI"] == "${MlflowAppArn}"
+            assert arguments["Environment"]["MLOPS_EXPERIMENT_NAME"] == "${PipelineName}"
+            assert arguments["Environment"]["MLOPS_PIPELINE_EXECUTION_ARN"] == {"Get": "Execution.PipelineExecutionArn"}
+            assert arguments["Environment"]["MLOPS_CODE_COMMIT"] == "${CodeCommit}"
+            assert arguments["AppSpecification"]["ContainerArguments"][2] == "pipeline_code.record_run"
+        container = record["AppSpecification"]["ContainerArguments"]
+        job, retrain = definition.TRAINING_JOB_NAMES[prefix]
+        assert container[container.index("--job-name") + 1] == {"Get": f"Steps.{job}"}
+        assert ("--training-job-name" in container) == (retrain is not None)
+        inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in record["ProcessingInputs"]}
+        assert inputs["split"] == definition.folder(definition.processing_output("SplitData", "summary"))
+        assert inputs["evaluation"] == definition.folder(definition.processing_output(f"{prefix}Evaluate", "evaluation"))
+        arguments = registration["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--model-package-arn") + 1] == {"Get": f"Steps.{prefix}Register.ModelPackageArn"}
+        assert "ProcessingOutputConfig" not in registration, "the API has no empty output list"
 
 
 def test_every_s3_input_of_a_step_output_reads_that_folder_only(built):
@@ -252,22 +325,38 @@ def test_automl_runs_in_ensembling_mode_on_train_and_validation(built):
     assert arguments["AutoMLJobObjective"] == {"MetricName": {"Get": "Parameters.AutoMLObjective"}}
 
 
-def test_xgboost_trains_best_tuned_values_under_debugger_rules(built):
+def test_xgboost_trains_best_tuned_values_with_debugger_rules_only_on_the_clarify_option(built, spec):
     train = step_named(built, "XGBoostTrain")["Arguments"]
-    rule_names = {r["RuleConfigurationName"] for r in train["DebugRuleConfigurations"]}
-    assert rule_names == {"LossNotDecreasing", "Overfit"}
+    if spec.explainability == "clarify":
+        rule_names = {r["RuleConfigurationName"] for r in train["DebugRuleConfigurations"]}
+        assert rule_names == {"LossNotDecreasing", "Overfit"}
+    else:
+        assert not {"DebugRuleConfigurations", "DebugHookConfig"} & set(train)
+    assert train["HyperParameters"]["early_stopping_rounds"] == "20"
     tuned = {k for k, v in train["HyperParameters"].items() if isinstance(v, dict)}
     ranges = step_named(built, "XGBoostTune")["Arguments"]["HyperParameterTuningJobConfig"]["ParameterRanges"]
     assert tuned == {r["Name"] for kind in ranges.values() for r in kind}
 
 
-def test_clarify_reads_a_config_built_at_run_time(built):
+def test_clarify_reads_a_config_built_at_run_time(built, spec):
+    if spec.explainability != "clarify":
+        pytest.skip("only the clarify option runs Clarify")
     for prefix in definition.TRAINING_PATHS:
         clarify = step_named(built, f"{prefix}Clarify")["Arguments"]
         config_input = next(i for i in clarify["ProcessingInputs"] if i["InputName"] == "analysis_config")
         assert config_input["S3Input"]["S3Uri"] == definition.folder(
             definition.processing_output(f"{prefix}ClarifyConfig", "config"))
         assert clarify["AppSpecification"] == {"ImageUri": "${ClarifyImage}"}
+
+
+def test_the_default_definition_references_no_clarify_or_debugger_image_rule_or_config(built, spec):
+    text = definition.definition_json(built)
+    if spec.explainability == "open":
+        for word in ("Clarify", "clarify", "Debug", "debugger"):
+            assert word not in text, word
+        assert not definition.placeholders_in(text) & set(definition.CLARIFY_ONLY_PLACEHOLDERS)
+    else:
+        assert set(definition.CLARIFY_ONLY_PLACEHOLDERS) <= definition.placeholders_in(text)
 
 
 @pytest.mark.parametrize(
@@ -317,9 +406,9 @@ def test_no_experiment_trial_named_by_sagemaker(built):
     assert "PipelineExperimentConfig" not in built
 
 
-def test_clarify_shadow_endpoints_get_the_team_prefix(built):
+def test_clarify_shadow_endpoints_get_the_team_prefix(built, spec):
     configs = [s for s, _ in rules.all_steps(built["Steps"]) if s["Name"].endswith("ClarifyConfig")]
-    assert len(configs) == 2
+    assert len(configs) == (2 if spec.explainability == "clarify" else 0)
     for step in configs:
         arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
         assert arguments[arguments.index("--endpoint-name-prefix") + 1] == "${ClarifyEndpointPrefix}"
@@ -328,7 +417,10 @@ def test_clarify_shadow_endpoints_get_the_team_prefix(built):
 def test_json_is_deterministic_and_uses_only_known_placeholders():
     first, second = definition.definition_json(), definition.definition_json()
     assert first == second
-    assert definition.placeholders_in(first) == set(definition.PLACEHOLDERS)
+    assert definition.placeholders_in(first) == set(definition.PLACEHOLDERS) - set(definition.CLARIFY_ONLY_PLACEHOLDERS)
+    clarify = definition.definition_json(definition.build_definition(
+        dataclasses.replace(definition.FRAUD_SPEC, explainability="clarify")))
+    assert definition.placeholders_in(clarify) == set(definition.PLACEHOLDERS)
     assert first.count("${") == len(definition.PLACEHOLDER_PATTERN.findall(first))
 
 
@@ -341,6 +433,9 @@ def test_render_fills_every_placeholder_and_keeps_valid_json():
         "ExecutionRoleArn": "arn:aws:iam::111111111111:role/team",
         "ModelPackageGroupName": "mlp-team-fraud",
         "KmsKeyArn": "arn:aws:kms:eu-west-1:111111111111:key/abc",
+        "PipelineName": "mlp-fraud-fraud-detection",
+        "MlflowAppArn": "arn:aws:sagemaker:eu-west-1:111111111111:mlflow-app/app-abc",
+        "CodeCommit": "0" * 40,
         **region_images("eu-west-1"),
     }
     rendered = json.loads(definition.render(definition.definition_json(), values))
@@ -353,8 +448,14 @@ def test_render_fills_every_placeholder_and_keeps_valid_json():
 
 
 def test_every_image_placeholder_is_used():
-    text = definition.definition_json()
+    text = definition.definition_json(definition.build_definition(
+        dataclasses.replace(definition.FRAUD_SPEC, explainability="clarify")))
     assert {image.placeholder for image in IMAGES} <= definition.placeholders_in(text)
+
+
+def test_an_unknown_explainability_option_is_refused_naming_the_options():
+    with pytest.raises(ValueError, match=r"explainability 'shap' is not one of \['open', 'clarify'\]"):
+        dataclasses.replace(definition.FRAUD_SPEC, explainability="shap")
 
 
 def test_parameter_defaults_have_their_declared_types(spec):
@@ -372,5 +473,5 @@ def test_docs_show_each_example_use_cases_parameters():
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "pipeline.md").read_text()
     for name, spec in SPECS.items():
-        if "no example" not in name:
+        if "no example" not in name and "(clarify)" not in name:
             assert parameter_table(name, spec) in docs, f"run `make schema` to refresh docs/pipeline.md ({name})"

@@ -246,32 +246,43 @@ def score_semantics(definition: dict) -> None:
     set_argument(all_steps(definition)["AutoMLClarifyConfig"], "--prediction-format", "probability")
 
 
+CLARIFY = "everything switched"
+"""The edge config with ``explainability: clarify``; its use case ``case-0`` has the fraud example's problem."""
 RUNS = {
     "fraud-detection": ("fraud-detection", {}, None),
     "churn-propensity": ("churn-propensity", {}, None),
     "price-elasticity": ("price-elasticity", {}, None),
     "price-elasticity xgboost": ("price-elasticity", {"TrainingPath": "XGBoost"}, None),
     "fraud gate too high": ("fraud-detection", {"QualityThreshold": "0.99"}, None),
-    "fraud prefix overlap": ("fraud-detection", {}, prefix_overlap),
-    "fraud header row": ("fraud-detection", {}, header_row),
-    "fraud score semantics": ("fraud-detection", {}, score_semantics),
+    "fraud clarify": ("case-0", {}, None),
+    "fraud prefix overlap": ("case-0", {}, prefix_overlap),
+    "fraud header row": ("case-0", {}, header_row),
+    "fraud score semantics": ("case-0", {}, score_semantics),
 }
+CLARIFY_RUNS = {"fraud clarify", "fraud prefix overlap", "fraud header row", "fraud score semantics"}
 
 
 @pytest.fixture(scope="session")
-def local_runs(example, example_config, tmp_path_factory) -> dict:
+def local_runs(example, example_config, edge, tmp_path_factory) -> dict:
     """Run name -> (result, output folder, definition that ran), for every run of ``RUNS``."""
+    from stacks.config import parse_config
+    from tests.conftest import EDGE_CONFIGS
+
+    clarify_config = parse_config(EDGE_CONFIGS[CLARIFY])
+    clarify_templates = edge(CLARIFY).templates
 
     def one(name: str):
         use_case_name, parameters, rewire = RUNS[name]
-        team, use_case = local_run.find_use_case(example_config, use_case_name)
-        text, bucket, region_images = local_run.deployed_definition(example.templates, example_config, team, use_case,
-                                                                    example_config.region or REGION)
+        config, templates = (clarify_config, clarify_templates) if name in CLARIFY_RUNS else (
+            example_config, example.templates)
+        team, use_case = local_run.find_use_case(config, use_case_name)
+        text, bucket, region_images = local_run.deployed_definition(templates, config, team, use_case,
+                                                                    config.region or REGION)
         definition = json.loads(text)
         if rewire is not None:
             rewire(definition)
         out = tmp_path_factory.mktemp(name.replace(" ", "-"))
-        tables = local_run.example_tables(use_case_name, ROWS, 0)
+        tables = local_run.example_tables("fraud-detection" if name in CLARIFY_RUNS else use_case_name, ROWS, 0)
         result = local_run.execute(json.dumps(definition), bucket, region_images, out, tables=tables,
                                    parameters=parameters)
         return name, (result, out, definition)
@@ -358,9 +369,19 @@ def test_registered_reports_hold_the_configured_facets_and_the_model_features(lo
     assert explained and not explained & facets
 
 
+def test_the_clarify_option_runs_clarify_and_registers_its_report(local_runs):
+    result, _, definition = local_runs["fraud clarify"]
+    assert result.status == "Succeeded", result.summary()
+    ran = {s.name for s in result.steps if s.status == "Succeeded"}
+    assert {"AutoMLClarifyConfig", "AutoMLClarify", "AutoMLRecordExperiment", "AutoMLRegister"} <= ran
+    assert not {n for n in ran if "Explain" in n}
+    register = all_steps(definition)["AutoMLRegister"]["Arguments"]
+    assert "AutoMLClarify" in json.dumps(register["ModelMetrics"]["Bias"])
+
+
 def test_clarify_predicts_what_the_evaluation_measured(local_runs):
     """Score semantics, end to end: the favourable rate Clarify's predictor sees equals the evaluation's."""
-    result, _, _ = local_runs["fraud-detection"]
+    result, _, _ = local_runs["fraud clarify"]
     matrix = json.loads(result.reports["ModelQuality report"].read_text())[
         "binary_classification_metrics"]["confusion_matrix"]
     rows = sum(sum(row.values()) for row in matrix.values())
@@ -418,3 +439,25 @@ def test_a_multiclass_evaluation_draws_its_confusion_matrix(tmp_path):
     evaluation = evaluate.multiclass_report(labels, ["a", "b", "b", "a", "c", "c", "a"], ("a", "b", "c"))
     report.plot_confusion(evaluation, tmp_path / "confusion_matrix.png")
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("run_name", EXAMPLES)
+def test_each_execution_is_one_mlflow_run_with_its_metrics_and_registered_version(local_runs, example_config,
+                                                                                  run_name):
+    from mlflow.tracking import MlflowClient
+
+    result, out, _ = local_runs[run_name]
+    team, use_case = use_case_of(example_config, run_name)
+    client = MlflowClient(f"sqlite:///{out / 'mlflow' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"{example_config.prefix}-{team.name}-{use_case.name}")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == result.execution_id
+    assert run.data.tags["mlops.pipeline_execution_arn"].endswith(f"/execution/{result.execution_id}")
+    spec = use_case.pipeline_spec()
+    section = METRICS_SECTION[use_case.problem.problem_type]
+    assert run.data.metrics[f"{section}.{spec.quality_metric}"] == pytest.approx(result.metrics[spec.quality_metric])
+    assert any(key.startswith("shap.") for key in run.data.metrics)
+    assert any(key.startswith("bias.pre.") for key in run.data.metrics)
+    assert run.data.tags["mlops.model_package_arn"].endswith(f"/{example_config.prefix}-{team.name}-{use_case.name}/1")
+    assert run.data.params["training_path"] == RUNS[run_name][1].get("TrainingPath", "AutoML")
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"evaluation.json", "analysis.json"}

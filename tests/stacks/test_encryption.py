@@ -16,7 +16,7 @@ from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
 
 TEAMS = ("fraud", "churn", "pricing")
-BUCKET_DEPLOYMENT_FUNCTION = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C/Resource"
+BUCKET_DEPLOYMENT_FUNCTION = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C512MiB/Resource"
 
 # The network stack deploys before the platform key exists: its log groups (VPC flow logs, the default
 # security group cleanup) get the network stack's own key, and its one function has no environment.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
@@ -12,7 +15,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from pipeline_code import definition, images
-from stacks.constructs.experiment_pipeline import CODE_KEY_PREFIX, ExperimentPipeline
+from stacks.constructs.experiment_pipeline import (
+    CODE_KEY_PREFIX,
+    DEPLOYMENT_MEMORY_MB,
+    ExperimentPipeline,
+    WheelhouseMissing,
+    pipeline_code_commit,
+    wheelhouse_deployment,
+)
 from stacks.regions import SUPPORTED_REGIONS
 from tests.pipeline import definition_rules
 
@@ -59,7 +69,7 @@ def test_definition_body_is_the_project_definition_with_every_placeholder_bound(
     body = pipeline_properties(template)["PipelineDefinition"]["PipelineDefinitionBody"]
     text, variables = body["Fn::Sub"]
     assert text == definition.definition_json()
-    assert set(variables) == set(definition.PLACEHOLDERS)
+    assert set(variables) == definition.placeholders(definition.FRAUD_SPEC)
     bucket = next(k for k in template.find_resources("AWS::S3::Bucket"))
     key = next(k for k in template.find_resources("AWS::KMS::Key"))
     assert variables["BucketName"] == {"Ref": bucket}
@@ -72,10 +82,12 @@ def test_images_come_from_a_mapping_over_every_supported_region(templates):
     mappings = template.to_json()["Mappings"]
     (mapping_id, mapping), = mappings.items()
     assert set(mapping) == set(SUPPORTED_REGIONS)
+    used = [image for image in images.IMAGES if image.placeholder in definition.placeholders(definition.FRAUD_SPEC)]
+    assert {image.placeholder for image in used} == {images.SKLEARN.placeholder, images.XGBOOST.placeholder}
     for region in SUPPORTED_REGIONS:
-        assert mapping[region] == images.region_images(region)
+        assert mapping[region] == {image.placeholder: images.image_uri(image, region) for image in used}
     _, variables = pipeline_properties(template)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
-    for image in images.IMAGES:
+    for image in used:
         assert variables[image.placeholder] == {"Fn::FindInMap": [mapping_id, {"Ref": "AWS::Region"}, image.placeholder]}
 
 
@@ -83,8 +95,9 @@ def test_concrete_region_uses_that_regions_images_without_a_mapping(templates):
     _, ireland = templates
     assert "Mappings" not in ireland.to_json()
     _, variables = pipeline_properties(ireland)["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
-    for image in images.IMAGES:
+    for image in (images.SKLEARN, images.XGBOOST):
         assert variables[image.placeholder] == images.image_uri(image, "eu-west-1")
+    assert not {images.CLARIFY.placeholder, images.DEBUGGER.placeholder} & set(variables)
 
 
 @pytest.mark.parametrize("region", ["eu-west-1", "ap-southeast-2"])
@@ -120,8 +133,66 @@ def test_step_scripts_are_uploaded_under_the_fixed_prefix_with_the_team_key(temp
         },
     )
     (pipeline,) = template.find_resources("AWS::SageMaker::Pipeline").values()
-    deployment = next(iter(template.find_resources("Custom::CDKBucketDeployment")))
-    assert deployment in pipeline["DependsOn"]
+    deployments = template.find_resources("Custom::CDKBucketDeployment")
+    assert len(deployments) == 2
+    assert set(deployments) <= set(pipeline["DependsOn"]), "the pipeline starts only after code and wheels are there"
+
+
+def test_the_wheelhouse_is_uploaded_once_per_stack_with_the_team_key():
+    app = cdk.App()
+    stack = team_stack(app, "TwoPipelines")
+    key = kms.Key.from_key_arn(stack, "Same", "arn:aws:kms:eu-west-1:111111111111:key/abc")
+    bucket = s3.Bucket.from_bucket_name(stack, "SameBucket", "team-bucket")
+    role = iam.Role(stack, "Other", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    ExperimentPipeline(stack, "Second", bucket=bucket, execution_role=role, model_package_group_name=GROUP + "-2",
+                       pipeline_name=PIPELINE + "-2", kms_key=key, team_name="fraud", platform_prefix="mlp")
+    template = Template.from_stack(stack)
+    wheelhouses = [r for r in template.find_resources("Custom::CDKBucketDeployment").values()
+                   if r["Properties"]["DestinationBucketKeyPrefix"] == definition.WHEELHOUSE_PREFIX]
+    assert len(wheelhouses) == 1
+    assert wheelhouses[0]["Properties"]["SystemMetadata"]["sse"] == "aws:kms"
+    assert wheelhouses[0]["Properties"]["Prune"] is True
+    functions = [f for k, f in template.find_resources("AWS::Lambda::Function").items()
+                 if k.startswith("CustomCDKBucketDeployment")]
+    assert [f["Properties"]["MemorySize"] for f in functions] == [DEPLOYMENT_MEMORY_MB], "one upload function"
+
+
+def test_synth_without_a_wheelhouse_says_how_to_make_it(tmp_path):
+    app = cdk.App()
+    stack = cdk.Stack(app, "NoWheels")
+    with pytest.raises(WheelhouseMissing, match="run `make wheelhouse`"):
+        wheelhouse_deployment(stack, s3.Bucket(stack, "B"), kms.Key(stack, "K"), wheelhouse=tmp_path)
+
+
+def test_the_tracking_variables_name_the_app_the_pipeline_and_the_code_commit():
+    app = cdk.App()
+    stack = cdk.Stack(app, "Tracked")
+    key = kms.Key(stack, "Key")
+    ExperimentPipeline(
+        stack, "Experiment", bucket=s3.Bucket(stack, "B"), kms_key=key,
+        execution_role=iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")),
+        model_package_group_name=GROUP, pipeline_name=PIPELINE, team_name="fraud", platform_prefix="mlp",
+        mlflow_app_arn="arn:aws:sagemaker:eu-west-1:111111111111:mlflow-app/app-abc",
+    )
+    _, variables = pipeline_properties(Template.from_stack(stack))["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    assert variables["MlflowAppArn"] == "arn:aws:sagemaker:eu-west-1:111111111111:mlflow-app/app-abc"
+    assert variables["PipelineName"] == PIPELINE
+    assert variables["CodeCommit"] == pipeline_code_commit()
+
+
+def test_the_code_commit_is_the_last_commit_of_the_pipeline_code(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    last = subprocess.run(["git", "log", "-1", "--format=%H", "--", "pipeline_code"], cwd=root,
+                          capture_output=True, text=True).stdout.strip()
+    if not last:
+        pytest.skip("not a git checkout")
+    assert pipeline_code_commit.__wrapped__(root).split("-")[0] == last
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "pipeline_code", copy / "pipeline_code", ignore=shutil.ignore_patterns("__pycache__"))
+    outside = pipeline_code_commit.__wrapped__(copy)
+    assert outside.startswith("sha256:") and len(outside) == len("sha256:") + 64
+    (copy / "pipeline_code" / "split.py").write_text("# changed\n")
+    assert pipeline_code_commit.__wrapped__(copy) != outside, "the hash follows the code"
 
 
 def test_code_prefix_is_where_the_processing_steps_read(templates):

@@ -81,7 +81,8 @@ def test_xgboost_objective_follows_the_problem_type(deployed, name):
 def test_scripts_get_the_use_cases_problem(deployed, name):
     use_case, definition = deployed[name]
     expected = use_case.problem.to_problem().to_arguments()
-    for step_name in ("SplitData", "AutoMLEvaluate", "XGBoostEvaluate", "AutoMLClarifyConfig"):
+    for step_name in ("SplitData", "AutoMLEvaluate", "XGBoostEvaluate", "AutoMLExplanationSamples", "AutoMLBiasExplain",
+                      "XGBoostBiasExplain"):
         arguments = steps(definition)[step_name]["Arguments"]["AppSpecification"]["ContainerArguments"]
         assert arguments[-len(expected):] == expected, step_name
         assert option(arguments, "--target") == use_case.problem.target

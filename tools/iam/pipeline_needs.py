@@ -636,7 +636,38 @@ def _processing(run: _Run, step: str) -> list[tuple[str, str]]:
     c.metrics(role, LOG_GROUPS["processing-job"], f"{where}: instance metrics")
     if IMAGE_URI.match(image) and IMAGE_URI.match(image).group(3) == CLARIFY_REPOSITORY:
         _clarify_shadow_endpoint(run, step, name, role)
+    _experiment_recording(run, step, name, role, args)
     return [(name, "processing-job")]
+
+
+RECORD_RUN_MODULE = "pipeline_code.record_run"
+CANDIDATE_LISTINGS = {
+    "AutoML": ("sagemaker:ListCandidatesForAutoMLJob", "automl-job"),
+    "XGBoost": ("sagemaker:ListTrainingJobsForHyperParameterTuningJob", "hyper-parameter-tuning-job"),
+}
+"""Training path -> the call ``pipeline_code.record_run`` lists the candidates with, and its resource type."""
+
+
+def _experiment_recording(run: _Run, step: str, job: str, role: str, args: dict) -> None:
+    """A step with ``MLFLOW_TRACKING_URI`` calls that MLflow App; ``record_run run`` also lists the candidates."""
+    c = run.c
+    uri = _text((args.get("Environment") or {}).get("MLFLOW_TRACKING_URI", ""))
+    where = f"{step} (Processing job {job})"
+    if ":mlflow-app/" in uri:
+        c.add(role, "sagemaker:CallMlflowAppApi", uri, f"{where}: logs to the MLflow App {uri.rsplit('/', 1)[-1]}")
+    arguments = [_text(a) for a in args["AppSpecification"].get("ContainerArguments") or []]
+    if RECORD_RUN_MODULE not in arguments or "run" not in arguments:
+        return
+    options = dict(zip(arguments[::2], arguments[1::2]))
+    options.update(dict(zip(arguments[1::2], arguments[2::2])))
+    action, resource_type = CANDIDATE_LISTINGS[options["--training-path"]]
+    raw = run.steps[step]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    job_step = raw[raw.index("--job-name") + 1]
+    job_tags = None
+    if isinstance(job_step, dict) and set(job_step) == {"Get"} and job_step["Get"].startswith("Steps."):
+        job_tags = run.arguments(job_step["Get"].split(".")[1]).get("Tags")
+    c.add(role, action, c.sagemaker_arn(resource_type, options["--job-name"].lower()),
+          f"{where}: lists the candidates of {options['--job-name']}", _tag_context(job_tags, request=False))
 
 
 def _clarify_shadow_endpoint(run: _Run, step: str, job: str, role: str) -> None:

@@ -95,7 +95,7 @@ class Execution:
     """One run of a definition."""
 
     def __init__(self, definition: dict, s3: LocalS3, images: dict, parameters: dict, workdir: Path,
-                 execution_id: str) -> None:
+                 execution_id: str, environment: dict | None = None) -> None:
         self.definition = definition
         self.s3 = s3
         self.images = images
@@ -107,6 +107,10 @@ class Execution:
         self.records = {s["Name"]: StepRecord(s["Name"], s["Type"]) for s in _all_steps(definition["Steps"])}
         self.models: dict = {}
         self.registered: list = []
+        # What the AutoML and tuning jobs' List* calls would answer, for the recording step (MLOPS_LOCAL_JOBS_FILE).
+        self.jobs_file = self.workdir / "jobs.json"
+        self.jobs: dict = {}
+        self.environment = {"MLOPS_LOCAL_JOBS_FILE": str(self.jobs_file), **(environment or {})}
 
     def run(self) -> RunResult:
         try:
@@ -120,6 +124,8 @@ class Execution:
         return RunResult(status, self.execution_id, list(self.records.values()), failed, reason, self.registered)
 
     def run_steps(self, steps: list) -> None:
+        """Run ``steps`` in dependency order; the branch a condition chooses joins the same queue, so a step
+        in a branch waits for the steps outside it that it refers to, as in SageMaker's graph."""
         pending = list(steps)
         names = {s["Name"] for s in steps}
         while pending:
@@ -129,9 +135,12 @@ class Execution:
                 raise StepFailed(pending[0]["Name"], "its dependencies form a cycle or failed")
             for step in ready:
                 pending.remove(step)
-                self.run_step(step)
+                branch = self.run_step(step)
+                pending += branch
+                names |= {s["Name"] for s in branch}
 
-    def run_step(self, step: dict) -> None:
+    def run_step(self, step: dict) -> list:
+        """Run one step; returns the steps of the branch a condition chose (none for other steps)."""
         record = self.records[step["Name"]]
         started = time.perf_counter()
         try:
@@ -153,7 +162,16 @@ class Execution:
             record.status = "Succeeded"
         self.context.steps[step["Name"]] = record.properties
         if step["Type"] == "Condition":
-            self.run_steps(step["Arguments"]["IfSteps" if record.properties["Outcome"] else "ElseSteps"])
+            return list(step["Arguments"]["IfSteps" if record.properties["Outcome"] else "ElseSteps"])
+        return []
+
+    def job_name(self, step: str) -> str:
+        """The name SageMaker Pipelines gives a step's job: ``pipelines-<execution id>-<step>``."""
+        return f"pipelines-{self.execution_id}-{step}"[:63]
+
+    def record_jobs(self, job_name: str, candidates: list) -> None:
+        self.jobs[job_name] = candidates
+        self.jobs_file.write_text(json.dumps(self.jobs, indent=2, sort_keys=True))
 
     def step_root(self, name: str) -> Path:
         root = self.workdir / "steps" / name
@@ -207,6 +225,7 @@ class Execution:
             raise StepFailed(name, f"entrypoint {entrypoint} is not python3 -m pipeline_code.<module>")
         env = {key: str(value) for key, value in os.environ.items() if key not in ("PYTHONPATH",)}
         env.update({key: self.remap(str(value), root) for key, value in environment.items()})
+        env.update(self.environment)
         record.module = entrypoint[2]
         record.arguments = [self.remap(str(a), root) for a in arguments]
         command = [sys.executable, "-m", entrypoint[2], *record.arguments]
@@ -249,7 +268,10 @@ class Execution:
             "MODEL_NAME", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "SAGEMAKER_INFERENCE_SUPPORTED",
             "SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY")}
         record.detail = f"{arguments['ProblemType']} on {len(model.features)} features"
-        return {"BestCandidate": {"InferenceContainers": [
+        job_name = self.job_name(step["Name"])
+        self.record_jobs(job_name, [{"name": f"{job_name}-stand-in", "status": "Completed",
+                                     "metric": arguments["AutoMLJobObjective"]["MetricName"], "value": None}])
+        return {"AutoMLJobName": job_name, "BestCandidate": {"InferenceContainers": [
             {"Image": "local/automl-stand-in", "ModelDataUrl": uri, "Environment": environment}]}}
 
     def _xgboost_channels(self, job: dict, root: Path) -> dict:
@@ -274,7 +296,11 @@ class Execution:
             files["train"], files["validation"], job.get("StaticHyperParameters", {}), config["ParameterRanges"],
             objective, int(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]))
         record.detail = f"{len(scores)} candidates, best {objective['MetricName']} {score:.4f}"
-        return {"BestTrainingJob": {"TunedHyperParameters": best,
+        job_name = self.job_name(step["Name"])
+        order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=objective["Type"] == "Maximize")
+        self.record_jobs(job_name, [{"name": f"{job_name}-{i + 1:03d}", "status": "Completed",
+                                     "metric": objective["MetricName"], "value": scores[i]} for i in order])
+        return {"HyperParameterTuningJobName": job_name, "BestTrainingJob": {"TunedHyperParameters": best,
                                     "FinalHyperParameterTuningJobObjectiveMetric": {"Value": score}}}
 
     def step_training(self, step: dict, record: StepRecord) -> dict:
@@ -286,7 +312,8 @@ class Execution:
         artifact = stand_ins.pack(model, root / "model")
         base = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{step['Name']}/output"
         self.s3.upload_output(artifact.parent, base)
-        return {"ModelArtifacts": {"S3ModelArtifacts": f"{base}/model.tar.gz"}}
+        return {"TrainingJobName": self.job_name(step["Name"]),
+                "ModelArtifacts": {"S3ModelArtifacts": f"{base}/model.tar.gz"}}
 
     def step_model(self, step: dict, record: StepRecord) -> dict:
         arguments = self.context.value(step["Arguments"])
@@ -347,10 +374,12 @@ class Execution:
 
 
 def run_pipeline(definition_text: str, *, s3: LocalS3, images: dict, parameters: dict | None = None,
-                 workdir: Path, execution_id: str | None = None) -> RunResult:
+                 workdir: Path, execution_id: str | None = None, environment: dict | None = None) -> RunResult:
     """Run the definition; ``images`` maps ``sklearn``, ``xgboost`` and ``clarify`` to the URIs it names.
-    ``execution_id`` defaults to a fresh 12-character id, as SageMaker gives every execution."""
+    ``execution_id`` defaults to a fresh 12-character id, as SageMaker gives every execution; ``environment``
+    overrides the processing steps' environment (the local MLflow store instead of the team's App)."""
     execution_id = execution_id or uuid.uuid4().hex[:12]
     definition = json.loads(definition_text)
-    execution = Execution(definition, s3, images, parameters or {}, Path(workdir), execution_id)
+    execution = Execution(definition, s3, images, parameters or {}, Path(workdir), execution_id,
+                          environment=environment)
     return execution.run()

@@ -15,69 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from pipeline_code import evaluate
+from pipeline_code.plots import plot_confusion, plot_residuals, plot_roc
 from pipeline_code.problem import METRICS_SECTION, from_namespace
+
+__all__ = ["collect", "draw", "plot_confusion", "plot_residuals", "plot_roc"]
 
 PLOT_NAMES = {"binary": "roc_curve.png", "multiclass": "confusion_matrix.png", "regression": "residuals.png"}
 REGISTRY_REPORTS = {"ModelQuality": "model_quality.json", "Bias": "bias.json", "Explainability": "explainability.json"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_roc(evaluation: dict, path: Path) -> None:
-    metrics = evaluation["binary_classification_metrics"]
-    curve = metrics["receiver_operating_characteristic_curve"]
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(5, 5))
-    axes.plot(curve["false_positive_rates"], curve["true_positive_rates"],
-              label=f"test AUC {metrics['auc']['value']:.3f}")
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve, test split")
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def plot_confusion(evaluation: dict, path: Path) -> None:
-    metrics = evaluation["multiclass_classification_metrics"]
-    matrix = metrics["confusion_matrix"]
-    classes = sorted(matrix)
-    counts = np.array([[matrix[actual].get(predicted, 0) for predicted in classes] for actual in classes])
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(5, 5))
-    axes.imshow(counts, cmap="Blues")
-    for (row, column), count in np.ndenumerate(counts):
-        axes.text(column, row, str(count), ha="center", va="center")
-    axes.set(xticks=range(len(classes)), xticklabels=classes, yticks=range(len(classes)), yticklabels=classes,
-             xlabel="predicted", ylabel="actual",
-             title=f"Confusion matrix, weighted F1 {metrics['weighted_f1']['value']:.3f}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def plot_residuals(actual: np.ndarray, predicted: np.ndarray, r2: float, path: Path) -> None:
-    plt = _pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
-    left.scatter(actual, predicted, s=6, alpha=0.5)
-    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
-    left.plot([low, high], [low, high], linestyle="--", color="grey")
-    left.set(xlabel="actual", ylabel="predicted", title=f"Test split, R\u00b2 {r2:.3f}")
-    right.hist(predicted - actual, bins=40)
-    right.set(xlabel="predicted - actual", ylabel="rows", title="Residuals")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def evaluation_step(result):
