@@ -17,7 +17,8 @@ retries add nothing twice):
 
 Candidates come from SageMaker (``ListCandidatesForAutoMLJob``, or ``ListTrainingJobsForHyperParameterTuningJob``);
 with ``MLOPS_LOCAL_JOBS_FILE`` set (the local pipeline runner) they are read from that JSON file instead, which
-holds the same response shapes. ``run.json`` (run id, experiment id) goes to ``--output-dir``.
+holds the same response shapes. The run ends ``FINISHED``; ``run.json`` (run id, experiment id) goes to
+``--output-dir``.
 
 ``python3 -m pipeline_code.record_run registration --run-dir D --model-package-arn ARN`` tags that run with the
 version the execution registered.
@@ -236,6 +237,7 @@ def record_run(args: argparse.Namespace, environment: dict, sagemaker=None) -> d
             client.log_artifact(run_id, str(folder / name))
     for path in draw_plots(evaluation, analysis, args.output_dir / "plots"):
         client.log_artifact(run_id, str(path), artifact_path="plots")
+    client.set_terminated(run_id, "FINISHED")
     record = {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": tracking_uri}
     (args.output_dir / RUN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
     print(f"record_run: run {run_id} of experiment {experiment_id}: {len(params)} params, {len(metrics)} metrics, "

@@ -59,6 +59,7 @@ def test_the_run_records_split_candidates_metrics_tags_and_reports(inputs):
     client = MlflowClient(environment["MLFLOW_TRACKING_URI"])
     run = client.get_run(record["run_id"])
     assert run.info.run_name == "abc123def456"
+    assert run.info.status == "FINISHED"
     assert run.data.tags[record_run.EXECUTION_TAG] == EXECUTION
     assert run.data.tags["mlflow.source.git.commit"] == "a" * 40
     assert run.data.params["split.mode"] == "stratified" and run.data.params["split.seed"] == "42"
