@@ -17,7 +17,10 @@ retries add nothing twice):
 
 Candidates come from SageMaker (``ListCandidatesForAutoMLJob``, or ``ListTrainingJobsForHyperParameterTuningJob``);
 with ``MLOPS_LOCAL_JOBS_FILE`` set (the local pipeline runner) they are read from that JSON file instead, which
-holds the same response shapes. The run ends ``FINISHED``; ``run.json`` (run id, experiment id) goes to
+holds the same response shapes. For the XGBoost path the retrain's training history goes to the run too: the
+``train:<metric>`` and ``validation:<metric>`` series the built-in algorithm publishes to CloudWatch (namespace
+``/aws/sagemaker/TrainingJobs``, dimension ``TrainingJobName``, one-minute points), logged with ``step`` = the
+point's index (not in local runs, which have no CloudWatch). The run ends ``FINISHED``; ``run.json`` (run id, experiment id) goes to
 ``--output-dir``.
 
 ``python3 -m pipeline_code.record_run registration --run-dir D --model-package-arn ARN`` tags that run with the
@@ -164,6 +167,35 @@ def draw_plots(evaluation: dict, analysis: dict, folder: Path) -> list:
     return drawn
 
 
+TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+
+
+def training_history(sagemaker, cloudwatch, job_name: str) -> dict:
+    """``<metric>`` -> values in time order, for every metric the training job reported (DescribeTrainingJob's
+    ``FinalMetricDataList`` names them; GetMetricData gives their series over the job's training time)."""
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    names = [m["MetricName"] for m in job.get("FinalMetricDataList", [])]
+    start, end = job.get("TrainingStartTime"), job.get("TrainingEndTime")
+    if not names or start is None or end is None:
+        return {}
+    queries = [{"Id": f"m{index}", "Label": name, "ReturnData": True, "MetricStat": {
+        "Metric": {"Namespace": TRAINING_NAMESPACE, "MetricName": name,
+                   "Dimensions": [{"Name": "TrainingJobName", "Value": job_name}]},
+        "Period": 60, "Stat": "Average"}} for index, name in enumerate(names)]
+    series: dict = {name: [] for name in names}
+    token = None
+    while True:
+        request = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending"}
+        if token:
+            request["NextToken"] = token
+        answer = cloudwatch.get_metric_data(**request)
+        for result in answer["MetricDataResults"]:
+            series[result["Label"]] += list(result.get("Values", []))
+        token = answer.get("NextToken")
+        if not token:
+            return series
+
+
 def _client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
@@ -197,7 +229,7 @@ def log_values(client, run_id: str, params: dict, metrics: dict, tags: dict, ste
                          tags=tags[start:start + 100])
 
 
-def record_run(args: argparse.Namespace, environment: dict, sagemaker=None) -> dict | None:
+def record_run(args: argparse.Namespace, environment: dict, sagemaker=None, cloudwatch=None) -> dict | None:
     """Log the execution (see module docstring); returns what ``run.json`` holds, or None without a store."""
     tracking_uri = environment.get("MLFLOW_TRACKING_URI", "")
     if not tracking_uri:
@@ -228,6 +260,10 @@ def record_run(args: argparse.Namespace, environment: dict, sagemaker=None) -> d
     for rank, candidate in enumerate(found):
         if isinstance(candidate.get("value"), (int, float)):
             log_values(client, run_id, {}, {"candidate.objective": float(candidate["value"])}, {}, step=rank)
+    if args.training_job_name and sagemaker is not None and cloudwatch is not None:
+        for name, values in training_history(sagemaker, cloudwatch, args.training_job_name).items():
+            for step, value in enumerate(values):
+                log_values(client, run_id, {}, {metric_key("training", name): float(value)}, {}, step=step)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "candidates.json").write_text(json.dumps(found, indent=2, sort_keys=True, default=str))
     for folder, name in ((args.split_dir, "split_summary.json"), (args.evaluation_dir, "evaluation.json"),
@@ -283,12 +319,13 @@ def main(argv: list | None = None) -> int:
         if args.command == "registration":
             record_registration(args, environment)
             return 0
-        sagemaker = None
+        sagemaker = cloudwatch = None
         if not environment.get("MLOPS_LOCAL_JOBS_FILE") and environment.get("MLFLOW_TRACKING_URI"):
             import boto3
 
             sagemaker = boto3.client("sagemaker")
-        record_run(args, environment, sagemaker)
+            cloudwatch = boto3.client("cloudwatch")
+        record_run(args, environment, sagemaker, cloudwatch)
     except (RecordError, json.JSONDecodeError) as error:
         print(f"record_run: {error}", file=sys.stderr)
         return 1

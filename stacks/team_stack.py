@@ -548,6 +548,7 @@ class TeamStack(Stack):
                     "sagemaker:ListSpaces",
                     "sagemaker:ListUserProfiles",
                     "sagemaker:ListMlflowApps",
+                    "cloudwatch:GetMetricData",
                 ],
                 resources=["*"],
             )

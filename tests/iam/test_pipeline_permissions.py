@@ -129,6 +129,12 @@ def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     assert [n.why.split(" ", 1)[0] for n in tuning] == ["XGBoostRecordExperiment"]
     assert tuning[0].request.context_value("aws:ResourceTag/mlops:team") == team
     assert ":hyper-parameter-tuning-job/pipelines-abc123def456-" in tuning[0].request.resource
+    history = [n for n in actions["cloudwatch:GetMetricData"]
+               if any("XGBoostRecordExperiment" in w for w in [n.why, *n.also])]
+    assert [n.request.resource for n in history] == ["*"]
+    described = [n for n in actions["sagemaker:DescribeTrainingJob"]
+                 if any("XGBoostRecordExperiment" in w for w in [n.why, *n.also])]
+    assert described and described[0].request.context_value("aws:ResourceTag/mlops:team") == team
     tracking = actions["sagemaker:CallMlflowAppApi"]
     assert {w.split(" ", 1)[0] for n in tracking for w in [n.why, *n.also]} == {
         f"{p}{s}" for p in ("AutoML", "XGBoost") for s in ("RecordExperiment", "RecordRegistration")}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline_code import examples, explain, offline_install, split
+from pipeline_code import churn_data, examples, explain, offline_install, price_data, split
 from pipeline_code.problem import FRAUD
 from tools import wheelhouse
 from tools.pipeline_runtime import stand_ins
@@ -142,18 +142,27 @@ def test_the_wheelhouse_holds_exactly_the_pinned_wheels():
 # --- the open bias and SHAP step under the image's Python --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fraud_step_inputs(tmp_path_factory):
-    """The fraud example split, a stand-in XGBoost model and its test predictions (made here)."""
-    root = tmp_path_factory.mktemp("fraud")
+EXAMPLES = {
+    "fraud-detection": (FRAUD, "stratified", "binary:logistic", "probability"),
+    "churn-propensity": (churn_data.PROBLEM, "by_key", "binary:logistic", "probability"),
+    "price-elasticity": (price_data.PROBLEM, "ordered", "reg:squarederror", "value"),
+}
+"""Example use case -> (problem, split mode, stand-in XGBoost objective, prediction format)."""
+
+
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def step_inputs(request, tmp_path_factory):
+    """An example's split, a stand-in XGBoost model and its test predictions (made here)."""
+    problem, mode, objective, prediction_format = EXAMPLES[request.param]
+    root = tmp_path_factory.mktemp(request.param)
     (root / "input").mkdir()
-    for name, text in examples.tables("fraud-detection", 1500, seed=3).items():
+    for name, text in examples.tables(request.param, 1500, seed=3).items():
         (root / "input" / name).write_text(text)
-    split.run(root / "input", root / "split", FRAUD, "stratified", (0.7, 0.15, 0.15), 42)
+    split.run(root / "input", root / "split", problem, mode, (0.7, 0.15, 0.15), 42)
     model = stand_ins.train_xgboost([root / "split/xgboost_train/train.csv"],
-                                    {"objective": "binary:logistic", "num_round": "20"})
+                                    {"objective": objective, "num_round": "20"})
     _score(model, root / "split/transform_input/test_features.csv", root / "predictions")
-    return root, model
+    return root, model, problem, prediction_format
 
 
 def _score(model, source: Path, target: Path) -> None:
@@ -170,15 +179,15 @@ def _run_step(command: list, python: Path | None) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _analysis(root: Path, model, out: Path, python: Path | None) -> dict:
-    args = FRAUD.to_arguments()
+def _analysis(root: Path, model, problem, prediction_format: str, out: Path, python: Path | None) -> dict:
+    args = problem.to_arguments()
     _run_step(["samples", "--test-dir", str(root / "split/test"), "--train-dir", str(root / "split/train"),
                "--output-dir", str(out / "samples"), "--design-dir", str(out / "design"), "--shap-samples", "40",
                "--max-rows", "8", "--seed", "5", *args], python)
     _score(model, out / "samples/samples.csv", out / "sample_predictions")
     _run_step(["report", "--test-dir", str(root / "split/test"), "--predictions-dir", str(root / "predictions"),
                "--design-dir", str(out / "design"), "--sample-predictions-dir", str(out / "sample_predictions"),
-               "--output-dir", str(out / "analysis"), "--prediction-format", "probability", *args], python)
+               "--output-dir", str(out / "analysis"), "--prediction-format", prediction_format, *args], python)
     return json.loads((out / "analysis/analysis.json").read_text())
 
 
@@ -187,13 +196,13 @@ def _metrics(section: dict) -> dict:
             for facet, entries in section["facets"].items() for entry in entries for metric in entry["metrics"]}
 
 
-def test_the_bias_and_shap_step_gives_the_same_report_under_the_images_versions(container_python, fraud_step_inputs,
+def test_the_bias_and_shap_step_gives_the_same_report_under_the_images_versions(container_python, step_inputs,
                                                                                  tmp_path):
     """Here the step's numbers equal smclarify and shap called directly (tests/pipeline/test_explain.py); under
     Python 3.9 with pandas 1.1.3 and numpy 1.24.1 it must draw the same coalitions and give the same report."""
-    root, model = fraud_step_inputs
-    there = _analysis(root, model, tmp_path / "image", container_python)
-    here = _analysis(root, model, tmp_path / "here", None)
+    root, model, problem, prediction_format = step_inputs
+    there = _analysis(root, model, problem, prediction_format, tmp_path / "image", container_python)
+    here = _analysis(root, model, problem, prediction_format, tmp_path / "here", None)
     assert (tmp_path / "image/samples/samples.csv").read_text() == (tmp_path / "here/samples/samples.csv").read_text()
     for section in ("pre_training_bias_metrics", "post_training_bias_metrics"):
         ours, theirs = _metrics(here[section]), _metrics(there[section])

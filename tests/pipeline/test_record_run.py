@@ -155,3 +155,45 @@ def test_the_plots_are_the_roc_curve_and_the_shap_values(tmp_path):
     drawn = record_run.draw_plots(evaluation, ANALYSIS, tmp_path)
     assert [p.name for p in drawn] == ["roc_curve.png", "shap_label0.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in drawn)
+
+
+def _training_stubs(sagemaker, cloudwatch):
+    started, ended = datetime(2026, 12, 1, 10, tzinfo=timezone.utc), datetime(2026, 12, 1, 10, 5, tzinfo=timezone.utc)
+    sagemaker_stub, cloudwatch_stub = Stubber(sagemaker), Stubber(cloudwatch)
+    sagemaker_stub.add_response("describe_training_job", {
+        "TrainingJobName": "retrain", "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:111111111111:training-job/retrain",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"}, "TrainingJobStatus": "Completed",
+        "SecondaryStatus": "Completed", "AlgorithmSpecification": {"TrainingInputMode": "File"},
+        "ResourceConfig": {"VolumeSizeInGB": 30}, "StoppingCondition": {},
+        "CreationTime": started, "TrainingStartTime": started, "TrainingEndTime": ended,
+        "FinalMetricDataList": [{"MetricName": "train:auc", "Value": 0.95}, {"MetricName": "validation:auc",
+                                                                              "Value": 0.9}]},
+        {"TrainingJobName": "retrain"})
+    query = {"Namespace": "/aws/sagemaker/TrainingJobs", "Dimensions": [{"Name": "TrainingJobName", "Value": "retrain"}]}
+    expected = {"MetricDataQueries": [
+        {"Id": f"m{i}", "Label": name, "ReturnData": True,
+         "MetricStat": {"Metric": {**query, "MetricName": name}, "Period": 60, "Stat": "Average"}}
+        for i, name in enumerate(["train:auc", "validation:auc"])],
+        "StartTime": started, "EndTime": ended, "ScanBy": "TimestampAscending"}
+    cloudwatch_stub.add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "m0", "Label": "train:auc", "Values": [0.8, 0.9]},
+        {"Id": "m1", "Label": "validation:auc", "Values": [0.7]}], "NextToken": "more"}, expected)
+    cloudwatch_stub.add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "m0", "Label": "train:auc", "Values": [0.95]},
+        {"Id": "m1", "Label": "validation:auc", "Values": [0.85, 0.9]}]}, {**expected, "NextToken": "more"})
+    return sagemaker_stub, cloudwatch_stub
+
+
+def test_the_xgboost_retrains_history_is_logged_point_by_point(inputs):
+    args, environment = inputs
+    args.training_path, args.job_name, args.training_job_name = "XGBoost", "pipelines-abc-AutoMLTrain", "retrain"
+    sagemaker, cloudwatch = _sagemaker(), boto3.client("cloudwatch", region_name="eu-west-1")
+    sagemaker_stub, cloudwatch_stub = _training_stubs(sagemaker, cloudwatch)
+    with sagemaker_stub, cloudwatch_stub:
+        record = record_run.record_run(args, environment, sagemaker, cloudwatch)
+        sagemaker_stub.assert_no_pending_responses()
+        cloudwatch_stub.assert_no_pending_responses()
+    client = MlflowClient(environment["MLFLOW_TRACKING_URI"])
+    history = client.get_metric_history(record["run_id"], "training.validation_auc")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.7), (1, 0.85), (2, 0.9)]
+    assert len(client.get_metric_history(record["run_id"], "training.train_auc")) == 3

@@ -668,6 +668,15 @@ def _experiment_recording(run: _Run, step: str, job: str, role: str, args: dict)
         job_tags = run.arguments(job_step["Get"].split(".")[1]).get("Tags")
     c.add(role, action, c.sagemaker_arn(resource_type, options["--job-name"].lower()),
           f"{where}: lists the candidates of {options['--job-name']}", _tag_context(job_tags, request=False))
+    retrain = options.get("--training-job-name")
+    if retrain and "--training-job-name" in arguments:
+        raw_retrain = raw[raw.index("--training-job-name") + 1]
+        retrain_tags = None
+        if isinstance(raw_retrain, dict) and set(raw_retrain) == {"Get"}:
+            retrain_tags = run.arguments(raw_retrain["Get"].split(".")[1]).get("Tags")
+        c.add(role, "sagemaker:DescribeTrainingJob", c.sagemaker_arn("training-job", retrain.lower()),
+              f"{where}: reads which metrics {retrain} reported", _tag_context(retrain_tags, request=False))
+        c.add(role, "cloudwatch:GetMetricData", "*", f"{where}: reads the training history of {retrain}")
 
 
 def _clarify_shadow_endpoint(run: _Run, step: str, job: str, role: str) -> None:
