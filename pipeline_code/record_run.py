@@ -217,12 +217,16 @@ def run_of_execution(client, experiment_name: str, execution_arn: str, artifact_
     return experiment_id, run.info.run_id
 
 
-def log_values(client, run_id: str, params: dict, metrics: dict, tags: dict, step: int = 0) -> None:
+def log_values(client, run_id: str, params: dict, metrics: dict, tags: dict, step: int = 0,
+               series: list | None = None) -> None:
+    """Log ``params``, ``metrics`` (at ``step``), ``tags`` and ``series`` ((key, value, step) each) in as few
+    ``log_batch`` requests as MLflow allows."""
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
     params = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in sorted(params.items())]
     metrics = [Metric(key, value, now, step) for key, value in sorted(metrics.items())]
+    metrics += [Metric(key, value, now, point) for key, value, point in series or []]
     tags = [RunTag(key, str(value)) for key, value in sorted(tags.items())]
     for start in range(0, max(len(params), len(metrics), len(tags)), 100):
         client.log_batch(run_id, metrics=metrics[start:start + 100], params=params[start:start + 100],
@@ -256,14 +260,13 @@ def record_run(args: argparse.Namespace, environment: dict, sagemaker=None, clou
     metrics.update(analysis_metrics(analysis))
     tags = {"mlops.code_commit": commit, "mlflow.source.git.commit": commit.split("-")[0],
             "mlops.training_path": args.training_path}
-    log_values(client, run_id, params, metrics, tags)
-    for rank, candidate in enumerate(found):
-        if isinstance(candidate.get("value"), (int, float)):
-            log_values(client, run_id, {}, {"candidate.objective": float(candidate["value"])}, {}, step=rank)
+    series = [("candidate.objective", float(c["value"]), rank) for rank, c in enumerate(found)
+              if isinstance(c.get("value"), (int, float))]
     if args.training_job_name and sagemaker is not None and cloudwatch is not None:
-        for name, values in training_history(sagemaker, cloudwatch, args.training_job_name).items():
-            for step, value in enumerate(values):
-                log_values(client, run_id, {}, {metric_key("training", name): float(value)}, {}, step=step)
+        series += [(metric_key("training", name), float(value), point)
+                   for name, values in training_history(sagemaker, cloudwatch, args.training_job_name).items()
+                   for point, value in enumerate(values)]
+    log_values(client, run_id, params, metrics, tags, series=series)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "candidates.json").write_text(json.dumps(found, indent=2, sort_keys=True, default=str))
     for folder, name in ((args.split_dir, "split_summary.json"), (args.evaluation_dir, "evaluation.json"),

@@ -81,12 +81,20 @@ def wheelhouse_deployment(scope: Construct, bucket: s3.IBucket, kms_key: kms.IKe
     if not (wheelhouse / "requirements.txt").is_file():
         raise WheelhouseMissing(f"{wheelhouse} has no wheelhouse: run `make wheelhouse` (the `make synth` and "
                                 "`make test` targets run it) before synthesizing")
+    return encrypted_upload(stack, "PipelineWheelhouse", s3deploy.Source.asset(str(wheelhouse)), bucket,
+                            definition.WHEELHOUSE_PREFIX, kms_key)
+
+
+def encrypted_upload(scope: Construct, construct_id: str, source: s3deploy.ISource, bucket: s3.IBucket,
+                     prefix: str, kms_key: kms.IKey) -> s3deploy.BucketDeployment:
+    """``source`` into ``bucket`` under ``prefix`` (pruned, KMS-encrypted), by the stack's one upload function:
+    every upload passes the same memory and log group, so CDK builds that function once."""
     return s3deploy.BucketDeployment(
-        stack,
-        "PipelineWheelhouse",
-        sources=[s3deploy.Source.asset(str(wheelhouse))],
+        scope,
+        construct_id,
+        sources=[source],
         destination_bucket=bucket,
-        destination_key_prefix=definition.WHEELHOUSE_PREFIX,
+        destination_key_prefix=prefix,
         server_side_encryption=s3deploy.ServerSideEncryption.AWS_KMS,
         server_side_encryption_aws_kms_key_id=kms_key.key_id,
         prune=True,
@@ -182,19 +190,9 @@ class ExperimentPipeline(Construct):
                 raise ValueError(f"region {region!r} has no container images; supported: {sorted(table)}")
             image_values = dict(table[region])
 
-        self.code_deployment = s3deploy.BucketDeployment(
-            self,
-            "StepCode",
-            sources=[s3deploy.Source.asset(str(PIPELINE_CODE_DIR), exclude=CODE_EXCLUDES)],
-            destination_bucket=bucket,
-            destination_key_prefix=CODE_KEY_PREFIX,
-            server_side_encryption=s3deploy.ServerSideEncryption.AWS_KMS,
-            server_side_encryption_aws_kms_key_id=kms_key.key_id,
-            prune=True,
-            retain_on_delete=False,
-            memory_limit=DEPLOYMENT_MEMORY_MB,
-            log_group=code_deployment_logs(self, kms_key),
-        )
+        self.code_deployment = encrypted_upload(
+            self, "StepCode", s3deploy.Source.asset(str(PIPELINE_CODE_DIR), exclude=CODE_EXCLUDES), bucket,
+            CODE_KEY_PREFIX, kms_key)
         self.wheelhouse_deployment = wheelhouse_deployment(self, bucket, kms_key)
         encrypt_code_deployment_environment(Stack.of(self), kms_key)
 

@@ -11,18 +11,13 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from aws_cdk import Aws, CfnOutput, CustomResource, Duration, Fn, RemovalPolicy
+from aws_cdk import Aws, CfnOutput, CustomResource, Duration, Fn
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import QuotaRequest
-from stacks.constructs.lambda_function import (
-    grant_environment_decryption,
-    platform_function,
-)
+from stacks.constructs.lambda_function import encrypted_provider, platform_function
 
 RESOURCE_TYPE = "Custom::SageMakerInstanceQuota"
 HANDLER = "instance_quotas.handler.handler"
@@ -74,29 +69,8 @@ class InstanceQuotaRequests(Construct):
         )
         self._grant_service_quotas(self.function)
 
-        framework_logs = logs.LogGroup(
-            self,
-            "ProviderLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            encryption_key=kms_key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        framework_role = iam.Role(
-            self,
-            "ProviderRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Provider framework of the instance-quota custom resources",
-        )
-        framework_logs.grant_write(framework_role)
-        grant_environment_decryption(framework_role, kms_key)
-        self.provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.function,
-            log_group=framework_logs,
-            framework_on_event_role=framework_role,
-            provider_function_env_encryption=kms_key,
-        )
+        self.provider = encrypted_provider(self, self.function, kms_key, role_id="ProviderRole",
+                                           description="Provider framework of the instance-quota custom resources")
 
         previous: CustomResource | None = None
         for quota in quotas:

@@ -17,6 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
@@ -101,4 +102,29 @@ def grant_environment_decryption(role: iam.IRole, kms_key: kms.IKey) -> None:
             actions=["kms:Decrypt"],
             resources=[kms_key.key_arn],
         )
+    )
+
+
+def encrypted_provider(scope: Construct, on_event: lambda_.IFunction, kms_key: kms.IKey, *, role_id: str,
+                       description: str) -> cr.Provider:
+    """A CDK Provider framework for ``on_event`` whose own function logs to a KMS log group (``ProviderLogs``),
+    runs as a role of its own (``role_id``) and has its environment encrypted with the platform key."""
+    framework_logs = logs.LogGroup(
+        scope,
+        "ProviderLogs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        encryption_key=kms_key,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    framework_role = iam.Role(scope, role_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                              description=description)
+    framework_logs.grant_write(framework_role)
+    grant_environment_decryption(framework_role, kms_key)
+    return cr.Provider(
+        scope,
+        "Provider",
+        on_event_handler=on_event,
+        log_group=framework_logs,
+        framework_on_event_role=framework_role,
+        provider_function_env_encryption=kms_key,
     )

@@ -10,15 +10,13 @@ resource type for both actions; the domain ids in the list are not authorized on
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.constructs.lambda_function import grant_environment_decryption, platform_function
+from stacks.constructs.lambda_function import encrypted_provider, platform_function
 
 RESOURCE_TYPE = "Custom::MlflowDefaultDomain"
 ON_EVENT_HANDLER = "mlflow_default_domain.handler.on_event"
@@ -49,29 +47,8 @@ class MlflowDefaultDomain(Construct):
         self.on_event_function.add_to_role_policy(
             iam.PolicyStatement(sid="DescribeAndUpdateTheApp", actions=list(APP_ACTIONS), resources=[self.app_arn])
         )
-        framework_logs = logs.LogGroup(
-            self,
-            "ProviderLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            encryption_key=kms_key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        on_event_role = iam.Role(
-            self,
-            "ProviderOnEventRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Provider framework onEvent function of the MLflow default domain",
-        )
-        framework_logs.grant_write(on_event_role)
-        grant_environment_decryption(on_event_role, kms_key)
-        self.provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.on_event_function,
-            log_group=framework_logs,
-            framework_on_event_role=on_event_role,
-            provider_function_env_encryption=kms_key,
-        )
+        self.provider = encrypted_provider(self, self.on_event_function, kms_key, role_id="ProviderOnEventRole",
+                                           description="Provider framework onEvent function of the MLflow default domain")
         self.resource = CustomResource(
             self,
             "Resource",

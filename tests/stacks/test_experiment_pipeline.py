@@ -233,3 +233,17 @@ def test_incomplete_image_table_is_refused():
             model_package_group_name=GROUP, pipeline_name=PIPELINE, team_name="fraud", platform_prefix="mlp",
             region_images={"eu-west-1": {"SklearnImage": "x"}},
         )
+
+
+def test_a_changed_working_tree_marks_the_commit_modified(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    repo = tmp_path / "repo"
+    shutil.copytree(root / "pipeline_code", repo / "pipeline_code", ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "pipeline_code"], check=True)
+    subprocess.run([*git, "commit", "-qm", "code"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert pipeline_code_commit.__wrapped__(repo) == commit
+    (repo / "pipeline_code" / "split.py").write_text("# changed\n")
+    assert pipeline_code_commit.__wrapped__(repo) == f"{commit}-modified"
