@@ -58,7 +58,11 @@ LOADER_ONLY_RULES = {
     "studio_idle_timeouts": "`studio.max_idle_timeout_minutes` is at least `studio.idle_timeout_minutes`",
     "studio_default_mlflow_team": "`studio.default_mlflow_team` is the `name` of one of `teams`",
     "fleet_for_shifting": "`endpoint.deployment.style` `canary` or `linear` needs `endpoint.initial_instance_count` "
-    "of at least 2",
+    "(and `endpoint.autoscaling.min_instances`) of at least 2",
+    "autoscaling_limits": "`endpoint.autoscaling.min_instances` <= `initial_instance_count` <= `max_instances`, "
+    "every scheduled floor's `min_instances` at most `max_instances`, floor names unique",
+    "endpoint_quota_covers_fleets": "an `endpoint` quota is at least twice the sum of the largest fleets of the "
+    "use cases on its instance type (blue/green runs the old and the new fleet during an update)",
     "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
     "problem_objective": "`problem.objective` is one of the `problem_type`'s objectives",
     "problem_quality_gate": "`problem.quality_gate.metric` is one of the `problem_type`'s metrics, and its "
@@ -556,6 +560,37 @@ class Alarms(Strict):
     model_latency_ms: StrictInt = Field(1000, ge=1, le=3_600_000, description="Average model latency that trips the alarm.")
 
 
+FloorName = Annotated[
+    str, _pattern(r"[a-z0-9](-?[a-z0-9]){0,31}", "1-32 lowercase letters, digits and single hyphens, not at either end")
+]
+
+
+class ScheduledFloor(Strict):
+    """From `schedule` on (UTC), the endpoint keeps at least `min_instances`: a scheduled action of its target."""
+
+    name: FloorName
+    schedule: ScheduleExpression = Field(
+        description="When the floor takes effect, e.g. 'cron(0 7 ? * MON-FRI *)'; it holds until another floor's "
+        "schedule sets a new minimum."
+    )
+    min_instances: StrictInt = Field(ge=1, le=100)
+
+
+class Autoscaling(Strict):
+    """Target tracking on invocations per instance, registered when the endpoint reaches InService."""
+
+    enabled: StrictBool = False
+    min_instances: StrictInt = Field(1, ge=1, le=100)
+    max_instances: StrictInt = Field(2, ge=1, le=100)
+    target_invocations_per_instance: StrictInt = Field(
+        ge=1, le=1_000_000, default=1000,
+        description="SageMakerVariantInvocationsPerInstance the policy holds the fleet at (per minute).",
+    )
+    scale_in_cooldown_seconds: StrictInt = Field(300, ge=0, le=86_400)
+    scale_out_cooldown_seconds: StrictInt = Field(60, ge=0, le=86_400)
+    scheduled_floors: list[ScheduledFloor] = Field(default_factory=list, max_length=10)
+
+
 class EndpointSettings(Strict):
     """The endpoint that serves a use case's newest approved model version."""
 
@@ -564,23 +599,85 @@ class EndpointSettings(Strict):
     deployment: Deployment = Deployment()
     data_capture: DataCapture = DataCapture()
     alarms: Alarms = Alarms()
+    autoscaling: Autoscaling = Autoscaling()
     keep_previous_configs: StrictInt = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
 
     @classmethod
     def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        problems = cls._autoscaling_problems(data, ok)
         deployment = data.get("deployment")
         if not (isinstance(deployment, dict) and ok("deployment", "style") and ok("initial_instance_count")):
-            return []
+            return problems
         style, count = deployment.get("style", "all_at_once"), data["initial_instance_count"]
         if style != "all_at_once" and count < 2:
-            return [Problem(
+            problems.append(Problem(
                 (), count,
                 f"deployment.style {style!r} with initial_instance_count {count} is not allowed: canary and linear "
                 "shifting need at least 2 instances (each step is at most half the fleet); use style 'all_at_once' "
                 "or more instances",
                 "fleet_for_shifting",
-            )]
-        return []
+            ))
+        scaling = data.get("autoscaling")
+        if (
+            style != "all_at_once" and isinstance(scaling, dict) and scaling.get("enabled")
+            and ok("autoscaling", "min_instances") and scaling.get("min_instances", 1) < 2
+        ):
+            low = scaling.get("min_instances", 1)
+            problems.append(Problem(
+                ("autoscaling", "min_instances"), low,
+                f"autoscaling.min_instances {low} with deployment.style {style!r} is not allowed: the fleet can "
+                "shrink below the 2 instances canary and linear shifting need; use at least 2 or style 'all_at_once'",
+                "fleet_for_shifting",
+            ))
+        return problems
+
+    @classmethod
+    def _autoscaling_problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        scaling = data.get("autoscaling")
+        if not (isinstance(scaling, dict) and ok("autoscaling", "enabled") and scaling.get("enabled")):
+            return []
+        problems: list[Problem] = []
+        low, high = scaling.get("min_instances", 1), scaling.get("max_instances", 2)
+        limits_ok = ok("autoscaling", "min_instances") and ok("autoscaling", "max_instances")
+        if limits_ok and low > high:
+            problems.append(Problem(
+                ("autoscaling", "min_instances"), low,
+                f"autoscaling.min_instances {low} is more than max_instances {high}: not allowed",
+                "autoscaling_limits",
+            ))
+        count = data.get("initial_instance_count", 1)
+        if limits_ok and ok("initial_instance_count") and low <= high and not low <= count <= high:
+            problems.append(Problem(
+                ("initial_instance_count",), count,
+                f"initial_instance_count {count} is not allowed with autoscaling: it must lie between "
+                f"autoscaling.min_instances {low} and max_instances {high}",
+                "autoscaling_limits",
+            ))
+        floors = list(_items(scaling.get("scheduled_floors")))
+        for index, floor in floors:
+            if not (isinstance(floor, dict) and ok("autoscaling", "max_instances")):
+                continue
+            if ok("autoscaling", "scheduled_floors", index, "min_instances") and floor["min_instances"] > high:
+                problems.append(Problem(
+                    ("autoscaling", "scheduled_floors", index, "min_instances"), floor["min_instances"],
+                    f"scheduled floor min_instances {floor['min_instances']} is more than autoscaling.max_instances "
+                    f"{high}: not allowed",
+                    "autoscaling_limits",
+                ))
+        names = [
+            (i, f["name"]) for i, f in floors
+            if isinstance(f, dict) and ok("autoscaling", "scheduled_floors", i, "name")
+        ]
+        problems += [
+            p._replace(loc=("autoscaling",) + p.loc)
+            for p in _duplicates(names, "scheduled_floors", "scheduled floor name", "autoscaling_limits")
+        ]
+        return problems
+
+    @property
+    def largest_fleet(self) -> int:
+        """The most instances the endpoint can run outside an update."""
+        return self.autoscaling.max_instances if self.autoscaling.enabled else self.initial_instance_count
 
 
 ColumnName = Annotated[
@@ -958,6 +1055,49 @@ def _section_problems(model: type[Strict], data: Any, loc: tuple[Any, ...], ok: 
     return problems
 
 
+def _largest_fleets(data: dict[str, Any], ok: Callable[..., bool]) -> dict[str, list[tuple[str, int]]] | None:
+    """Per endpoint instance type, each use case's largest fleet ('team/use case', instances); None when a value
+    it needs is itself bad (that error is reported on its own)."""
+    fleets: dict[str, list[tuple[str, int]]] = {}
+    for ti, team in _items(data.get("teams")):
+        for ui, use_case in _items(team.get("use_cases") if isinstance(team, dict) else None):
+            endpoint = use_case.get("endpoint", {}) if isinstance(use_case, dict) else None
+            where = ("teams", ti, "use_cases", ui, "endpoint")
+            if not (isinstance(endpoint, dict) and ok(*where)):
+                return None
+            scaling = endpoint.get("autoscaling") or {}
+            if scaling.get("enabled"):
+                largest = scaling.get("max_instances", Autoscaling.model_fields["max_instances"].default)
+            else:
+                largest = endpoint.get("initial_instance_count", 1)
+            name = f"{team.get('name')}/{use_case.get('name')}"
+            fleets.setdefault(endpoint.get("instance_type", "ml.m5.large"), []).append((name, largest))
+    return fleets
+
+
+def _endpoint_quota_problems(data: dict[str, Any], ok: Callable[..., bool]) -> list[Problem]:
+    quotas = [
+        (i, q) for i, q in _items(data.get("quotas"))
+        if isinstance(q, dict) and q.get("usage") == "endpoint" and ok("quotas", i)
+    ]
+    fleets = _largest_fleets(data, ok) if quotas else None
+    problems = []
+    for index, quota in quotas if fleets is not None else ():
+        using = fleets.get(quota["instance_type"], [])
+        need = 2 * sum(n for _, n in using)
+        if quota["desired"] < need:
+            parts = " + ".join(f"{n} ({name})" for name, n in using)
+            problems.append(Problem(
+                ("quotas", index, "desired"), quota["desired"],
+                f"quota {quota['instance_type']} for endpoint usage asks for {quota['desired']}, less than the "
+                f"{need} instances its use cases can need: 2 x ({parts}), the largest fleets doubled because a "
+                "blue/green update runs the old and the new fleet at once; ask for at least "
+                f"{need}, or lower the use cases' instance counts or autoscaling maxima",
+                "endpoint_quota_covers_fleets",
+            ))
+    return problems
+
+
 class PlatformConfig(Strict):
     """The whole platform: shared network and Studio domain, and one environment per team."""
 
@@ -1057,6 +1197,7 @@ class PlatformConfig(Strict):
             if isinstance(q, dict) and ok("quotas", i, "instance_type") and ok("quotas", i, "usage")
         ]
         problems += _duplicates(quotas, "quotas", "quota (instance_type, usage)", "unique_quotas")
+        problems += _endpoint_quota_problems(data, ok)
         arns = [(i, arn) for i, arn in _items(data.get("break_glass_role_arns")) if ok("break_glass_role_arns", i)]
         problems += _duplicates(arns, "break_glass_role_arns", "break-glass role ARN", UNIQUE_ITEMS_RULE)
         return problems

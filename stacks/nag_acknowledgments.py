@@ -178,7 +178,10 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
     prefix = construct.resource_prefix
     deploy_policy = f"{here}/DeployFunctionRole/DefaultPolicy/Resource"
     verifier_policy = f"{here}/VerifierFunctionRole/DefaultPolicy/Resource"
+    region = _shown(stack, stack.region, "AWS::Region")
+    account = _shown(stack, stack.account, "AWS::AccountId")
     run_time = "Models and endpoint configs are created at run time, named <team prefix><use case>-v<n>..."
+    scaled = any(u.endpoint.autoscaling.enabled for u in construct.use_cases)
     entries = [
         Acknowledgment(deploy_policy, f"{IAM5}[Resource::{sagemaker}:model-package/{group}/*]",
                        f"Versions of the team's own registry group {group}; versions are created at run time.")
@@ -192,13 +195,32 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
         Acknowledgment(verifier_policy, f"{IAM5}[Resource::{sagemaker}:endpoint-config/{prefix}*]",
                        run_time + "; deletes also require the platform's managed-by and team tags."),
         Acknowledgment(verifier_policy, f"{IAM5}[Resource::{sagemaker}:endpoint/{prefix}*]",
-                       "Read only (Describe, ListTags): checks which configs any of the team's endpoints still uses."),
+                       "Describe and ListTags: checks which configs any of the team's endpoints still uses"
+                       + ("; UpdateEndpointWeightsAndCapacities, which Application Auto Scaling requires of whoever "
+                          "registers the team's endpoints as scalable targets." if scaled else ".")),
         Acknowledgment(deploy_policy, f"{IAM5}[Resource::*]",
                        "Only sagemaker:ListModelPackages, which the Service Authorization Reference authorizes on * "
                        "(its model-package resource type is optional); the versions it reads are the team's own."),
         Acknowledgment(verifier_policy, f"{IAM5}[Resource::*]",
-                       "Only sagemaker:ListEndpoints, ListEndpointConfigs and ListModels, which have no "
-                       "resource-level permissions."),
+                       "Only sagemaker:ListEndpoints, ListEndpointConfigs and ListModels"
+                       + (" and application-autoscaling:DescribeScalableTargets, DescribeScalingPolicies and "
+                          "DescribeScheduledActions" if scaled else "")
+                       + ", which have no resource-level permissions."),
+        *([
+            Acknowledgment(
+                verifier_policy,
+                f"{IAM5}[Resource::arn:{_partition(stack)}:application-autoscaling:{region}:{account}:scalable-target/*]",
+                "Scalable target ARNs carry a random id made at registration; registering needs the platform's "
+                "team tag on the new target, and changing a target needs the team's tag on it.",
+            ),
+            Acknowledgment(
+                verifier_policy,
+                f"{IAM5}[Resource::arn:{_partition(stack)}:cloudwatch:{region}:{account}:alarm:TargetTracking-endpoint/"
+                f"{prefix}*]",
+                "The target-tracking alarms Application Auto Scaling creates for the team's endpoints in the caller's "
+                "name (TargetTracking-<resource id>-AlarmHigh/Low-<uuid>).",
+            ),
+        ] if scaled else []),
         Acknowledgment(f"{here}/FailedEventsQueue/Resource", "AwsSolutions-SQS3",
                        "This queue is itself a dead-letter queue: of the EventBridge rule targets and of the "
                        "verifier's asynchronous invocations (not a redrive policy, which cdk-nag does not see)."),

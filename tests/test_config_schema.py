@@ -50,6 +50,8 @@ LOADER_ONLY = {
     "studio_idle_timeouts",  # compares two fields
     "studio_default_mlflow_team",  # a team name against the names of the config's teams
     "fleet_for_shifting",  # deployment style against the instance count
+    "autoscaling_limits",  # min, initial, max and floors against each other; floor names unique
+    "endpoint_quota_covers_fleets",  # a quota against the sum of the use cases' largest fleets
     "split_fractions",  # a sum of three fields
     "problem_objective",  # allowed objectives depend on problem_type (the schema knows the union of them)
     "problem_quality_gate",  # allowed metrics depend on problem_type, the threshold's range on the metric
@@ -100,7 +102,7 @@ class Mistake(NamedTuple):
 
 P1 = "teams.1.use_cases.0.problem"  # churn: binary, key split, context and a facet, no features
 P2 = "teams.2.use_cases.0.problem"  # pricing: regression, features, ordered split
-E0 = "teams.0.use_cases.0.endpoint"  # fraud: canary on 2 instances
+E0 = "teams.0.use_cases.0.endpoint"  # fraud: canary on 2 instances, autoscaling 2-4 with two floors
 ARN = "arn:aws:iam::123456789012:role/Admin"
 
 SINGLE_FIELD = [
@@ -239,6 +241,18 @@ SINGLE_FIELD = [
     Mistake(f"{E0}.deployment.termination_wait_seconds", -1, shown="-1"),
     Mistake(f"{E0}.deployment.maximum_execution_timeout_seconds", 599, shown="599"),
     Mistake(f"{E0}.data_capture.enabled", "true"),
+    Mistake(f"{E0}.autoscaling", "on"),
+    Mistake(f"{E0}.autoscaling.enabled", "yes"),
+    Mistake(f"{E0}.autoscaling.min_instances", 0, shown="0"),
+    Mistake(f"{E0}.autoscaling.max_instances", 101, shown="101"),
+    Mistake(f"{E0}.autoscaling.target_invocations_per_instance", 0, shown="0"),
+    Mistake(f"{E0}.autoscaling.scale_in_cooldown_seconds", -5, shown="-5"),
+    Mistake(f"{E0}.autoscaling.scale_out_cooldown_seconds", 86_401, shown="86401"),
+    Mistake(f"{E0}.autoscaling.scheduled_floors", [{"name": f"f{i}", "schedule": "rate(1 day)", "min_instances": 2}
+                                                   for i in range(11)], shown="at most 10 items"),
+    Mistake(f"{E0}.autoscaling.scheduled_floors.0.name", "Business Hours"),
+    Mistake(f"{E0}.autoscaling.scheduled_floors.0.schedule", "cron(0 7 * * MON-FRI)"),
+    Mistake(f"{E0}.autoscaling.scheduled_floors.0.min_instances", 0, shown="0"),
     Mistake(f"{E0}.data_capture.sampling_percent", 0, shown="0"),
     Mistake(f"{E0}.alarms.invocation_5xx_errors", 0, shown="0"),
     Mistake(f"{E0}.alarms", "high"),
@@ -297,6 +311,19 @@ SEVERAL_FIELDS = [
     (Mistake("studio.max_idle_timeout_minutes", 60, shown="60"), "studio_idle_timeouts"),
     (Mistake("studio.default_mlflow_team", "nobody", shown="'nobody'"), "studio_default_mlflow_team"),
     (Mistake(f"{E0}.initial_instance_count", 1, where=E0, shown="initial_instance_count 1"), "fleet_for_shifting"),
+    (Mistake(f"{E0}.autoscaling.min_instances", 1, shown="min_instances 1 with deployment.style 'canary'"),
+     "fleet_for_shifting"),
+    (Mistake(f"{E0}.autoscaling.min_instances", 5, shown="more than max_instances 4"), "autoscaling_limits"),
+    (Mistake(f"{E0}.initial_instance_count", 5, shown="between autoscaling.min_instances 2 and max_instances 4"),
+     "autoscaling_limits"),
+    (Mistake(f"{E0}.autoscaling.scheduled_floors.0.min_instances", 9, shown="more than autoscaling.max_instances 4"),
+     "autoscaling_limits"),
+    (Mistake(f"{E0}.autoscaling.scheduled_floors.1.name", "business-hours", where=f"{E0}.autoscaling.scheduled_floors",
+             shown="duplicate scheduled floor name 'business-hours'"), "autoscaling_limits"),
+    (Mistake("quotas.2.desired", 9, shown="less than the 10 instances its use cases can need: 2 x (4 (fraud/fraud-"
+             "detection) + 1 (churn/churn-propensity))"), "endpoint_quota_covers_fleets"),
+    (Mistake("teams.1.use_cases.0.endpoint.initial_instance_count", 2, where="quotas[2].desired",
+             shown="less than the 12 instances"), "endpoint_quota_covers_fleets"),
     (Mistake(f"{P2}.split.train_fraction", 0.8, where="teams[2].use_cases[0].problem.split", shown="is 1.1"),
      "split_fractions"),
     (Mistake(f"{P2}.objective", "AUC"), "problem_objective"),
@@ -543,13 +570,14 @@ def test_every_section_is_checked_in_the_same_run():
     data["quotas"][1]["usage"] = "processing"
     data["quotas"][1]["desired"] = 0
     errors, message = _loader_errors(data)
-    assert f"({len(errors)} problem(s))" in message and len(errors) == 11, message
+    assert f"({len(errors)} problem(s))" in message and len(errors) == 12, message
     for text in (
         "prefix: 'X'", "studio.max_idle_timeout_minutes: 60", "teams[0].alert_emails[0]: 'nobody'",
         "teams[0].use_cases[0].endpoint: deployment.style 'canary' with initial_instance_count 1",
         "endpoint.deployment.canary_percent: 70", "problem.objective: 'AUC'", "problem.target: 'units sold'",
         "problem.split: train_fraction + validation_fraction + test_fraction is 1.1", "problem.split.seed: -1",
         "quotas: duplicate quota", "quotas[1].desired: 0",
+        "initial_instance_count: initial_instance_count 1 is not allowed with autoscaling",
     ):
         assert message.count(text) == 1, (text, message)
 

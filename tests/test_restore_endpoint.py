@@ -171,7 +171,7 @@ def test_restore_prints_the_command_that_registers_each_recorded_target_again(re
     assert restore_endpoint.main([NAME, "--region", REGION]) == 0
     out = capsys.readouterr().out
 
-    assert "the platform does not register autoscaling" in out
+    assert "the endpoint verifier registers it again" in out and "the platform does not register" in out
     [register] = [flags(words) for words in printed_commands(out, REGISTER)]
     assert register == {
         "region": REGION,
@@ -206,11 +206,10 @@ def test_the_printed_dimension_is_the_one_the_reaper_deregisters():
     )
 
 
-def test_no_platform_code_registers_autoscaling():
-    """What the reaper doc and the restore command tell operators: re-registering scaling is theirs to do."""
+def test_only_the_verifier_registers_autoscaling():
+    """The verifier registers the configured scaling (with the construct granting it); nothing else does."""
     registering = re.compile(  # \b: the reaper's deregister_scalable_target is not a registration
-        r"\b(register_scalable_target|RegisterScalableTarget|put_scaling_policy|PutScalingPolicy)\b"
-        r"|aws_applicationautoscaling|ApplicationAutoScaling::"
+        r"\b(register_scalable_target|put_scaling_policy)\b|aws_applicationautoscaling|ApplicationAutoScaling::"
     )
     found = [
         str(path.relative_to(ROOT))
@@ -218,13 +217,12 @@ def test_no_platform_code_registers_autoscaling():
         for path in sorted((ROOT / folder).rglob("*.py"))
         if registering.search(path.read_text())
     ]
-    assert found == []
+    assert found == ["lambdas/endpoint_verifier/scaling.py"]
 
 
 @pytest.mark.parametrize("path", ["docs/idle-endpoint-reaper.md", "tools/restore_endpoint.py"])
-def test_the_docs_send_operators_to_register_scaling_by_hand(path):
-    text = (ROOT / path).read_text()
-    flat = " ".join(text.split())
-    assert "sets scaling up again" not in flat, "nothing in the platform registers autoscaling"
-    assert "does not register autoscaling" in flat
+def test_the_docs_say_configured_scaling_returns_and_hand_made_scaling_is_registered_by_hand(path):
+    flat = " ".join((ROOT / path).read_text().split()).replace("``", "`")
+    assert "verifier" in flat and "endpoint.autoscaling" in flat
+    assert "the platform does not register" in flat
     assert "register-scalable-target" in flat and "put-scaling-policy" in flat

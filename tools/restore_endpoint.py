@@ -8,14 +8,13 @@ CreateEndpoint with the recorded config and tags and removes the record. The new
 grace period; ``--keep-until`` adds the ``mlops:keep-until`` opt-out tag so the reaper keeps it until
 that date.
 
-Autoscaling is not restored. The record holds the autoscaling targets the reaper deregistered (resource
-id, min and max capacity); this command prints them, with the ``aws application-autoscaling
-register-scalable-target`` command that registers each one again with its recorded values, and the
-shape of the ``put-scaling-policy`` command for its policy. The operator must run them by hand once the
-endpoint is InService: the platform does not register autoscaling (no deploy sets it up again), and
-the policies are not recorded (deregistering a target deleted them), so the policy configuration is the
-operator's to supply. The record is removed by the restore, so keep the printed values (or print
-them first with ``--dry-run``).
+Autoscaling from the use case's config (``endpoint.autoscaling``) comes back by itself: when the
+restored endpoint reaches InService, the endpoint verifier registers its target, policy and scheduled
+floors again. Scaling registered by hand the platform does not register: the record holds the
+autoscaling targets the reaper deregistered (resource id, min and max capacity); this command prints
+them, with the ``aws application-autoscaling register-scalable-target`` command that registers each one
+again with its recorded values, and the shape of the ``put-scaling-policy`` command for its policy. The
+record is removed by the restore, so keep the printed values (or print them first with ``--dry-run``).
 
 Credentials and region come from the usual AWS settings. Needed permissions: ssm:GetParameter and
 ssm:DeleteParameter on the record; sagemaker:DescribeEndpoint, DescribeEndpointConfig, DescribeModel,
@@ -77,8 +76,9 @@ class RestorePlan:
             )
         if targets:
             lines += [
-                "  the platform does not register autoscaling: once the endpoint is InService "
-                f"(aws sagemaker wait endpoint-in-service --endpoint-name {self.record.endpoint_name}),",
+                "  if the use case configures endpoint.autoscaling, the endpoint verifier registers it again once the",
+                "  endpoint is InService; scaling registered by hand the platform does not register: once the endpoint",
+                f"  is InService (aws sagemaker wait endpoint-in-service --endpoint-name {self.record.endpoint_name}),",
                 "  register each target again by hand, then give it a scaling policy of your own (the policies were",
                 "  deleted with the targets and are not recorded):",
             ]

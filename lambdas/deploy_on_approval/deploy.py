@@ -208,11 +208,7 @@ def reconcile(
     # update without it; if the update call then fails, the retry records the same value again.
     sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tags)
     try:
-        sagemaker.update_endpoint(
-            EndpointName=target.endpoint,
-            EndpointConfigName=wanted,
-            DeploymentConfig=endpoint_spec.deployment_config(target),
-        )
+        sagemaker.update_endpoint(**endpoint_spec.update_endpoint_request(target, wanted))
     except ClientError as error:
         if _is_busy(error):
             return Outcome(Action.ENDPOINT_BUSY, newest.version, wanted, status)

@@ -156,3 +156,17 @@ def deployment_config(target: UseCaseTarget) -> dict[str, Any]:
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in target.alarm_names]},
     }
+
+
+def update_endpoint_request(target: UseCaseTarget, config_name: str) -> dict[str, Any]:
+    """UpdateEndpoint to `config_name`. With autoscaling, the green fleet starts at the size the blue fleet has
+    scaled to (not at ``initial_instance_count``), and only the new config's data capture replaces the old."""
+    request: dict[str, Any] = {
+        "EndpointName": target.endpoint,
+        "EndpointConfigName": config_name,
+        "DeploymentConfig": deployment_config(target),
+    }
+    if (target.endpoint_settings.get("autoscaling") or {}).get("enabled"):
+        request["RetainAllVariantProperties"] = True
+        request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DataCaptureConfig"}]
+    return request

@@ -33,7 +33,9 @@ def client(service: str) -> Any:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict:
-    report = handle_state_change(client("sagemaker"), client("sns"), settings(), event)
+    report = handle_state_change(
+        client("sagemaker"), client("sns"), settings(), event, autoscaling=client("application-autoscaling")
+    )
     summary = dataclasses.asdict(report)
     logger.info("verifier %s", report.action, extra=summary)
     return summary

@@ -1,7 +1,8 @@
 """What the verifier knows about its team, read once from its environment.
 
 It reads the same ``USE_CASES`` JSON list as the deploy Lambda (see `deploy_on_approval.settings`)
-and keeps, per endpoint, the model package group it serves and how many older configs to keep.
+and keeps, per endpoint, the model package group it serves, how many older configs to keep and its
+autoscaling.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common.environment import SettingsError, required_variable
+
+from .scaling import ScalingSettings
 
 ENV_PREFIX = "PLATFORM_PREFIX"
 ENV_TEAM = "TEAM_NAME"
@@ -23,6 +26,7 @@ class EndpointTarget:
     endpoint: str
     group: str
     keep_previous_configs: int
+    scaling: ScalingSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class VerifierSettings:
                     endpoint=str(e["endpoint"]),
                     group=str(e["group"]),
                     keep_previous_configs=int(e["settings"]["keep_previous_configs"]),
+                    scaling=ScalingSettings.from_config(e["settings"].get("autoscaling")),
                 )
                 for e in json.loads(required(ENV_USE_CASES))
             ]

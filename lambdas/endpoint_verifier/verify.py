@@ -1,7 +1,8 @@
 """React to a "SageMaker Endpoint State Change" event of one of the team's endpoints.
 
 - FAILED: alert the team.
-- IN_SERVICE: compare the config the endpoint serves with the one the deploy Lambda intended (its
+- IN_SERVICE: bring the endpoint's autoscaling to its use case's config (`scaling`), then compare the
+  config the endpoint serves with the one the deploy Lambda intended (its
   ``mlops:intended-endpoint-config`` tag). A difference means SageMaker rolled the update back: alert,
   and prune nothing. When they match, delete the endpoint's older configs and models beyond the newest
   K, but never one that any of the team's endpoints references (current or pending config, and the
@@ -22,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from common import naming, tags
 
+from .scaling import ensure_scaling
 from .settings import EndpointTarget, VerifierSettings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Report:
     intended_config: str | None = None
     deleted_configs: list[str] = field(default_factory=list)
     deleted_models: list[str] = field(default_factory=list)
+    scaling_changes: list[str] = field(default_factory=list)
 
 
 def normalize_status(status: str) -> str:
@@ -230,7 +233,9 @@ def _delete(call: Callable[..., Any], **request: Any) -> None:
             raise
 
 
-def handle_state_change(sagemaker: Any, sns: Any, config: VerifierSettings, event: Any) -> Report:
+def handle_state_change(
+    sagemaker: Any, sns: Any, config: VerifierSettings, event: Any, autoscaling: Any = None
+) -> Report:
     try:
         change = parse_event(event)
     except UnusableEvent as exc:
@@ -266,6 +271,17 @@ def handle_state_change(sagemaker: Any, sns: Any, config: VerifierSettings, even
     endpoint_tags = tag_map(sagemaker, endpoint["EndpointArn"])
     if not is_owned(endpoint_tags, config):
         return Report("ignored_unmanaged_endpoint", target.endpoint, serving)
+    scaling_changes = ensure_scaling(autoscaling, target.endpoint, target.scaling, team=config.team, prefix=config.prefix)
+    report = _verify_intended(sagemaker, sns, config, target, serving, endpoint_tags)
+    report.scaling_changes = scaling_changes
+    return report
+
+
+def _verify_intended(
+    sagemaker: Any, sns: Any, config: VerifierSettings, target: EndpointTarget, serving: str,
+    endpoint_tags: dict[str, str],
+) -> Report:
+    """Alert on a rolled-back update, else prune."""
     intended = endpoint_tags.get(tags.INTENDED_ENDPOINT_CONFIG)
     if intended is None:
         logger.warning("endpoint records no intended config, nothing pruned", extra={"endpoint": target.endpoint})

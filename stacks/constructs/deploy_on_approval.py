@@ -76,6 +76,10 @@ APPROVAL_INPUT_TEMPLATE = (
 )
 
 # SageMaker list calls that support no resource-level permissions (Service Authorization Reference).
+# The one dimension lambdas/endpoint_verifier/scaling.py registers (a test keeps them equal).
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+SCALING_SERVICE_LINKED_ROLE = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 UNSCOPED_LIST_ACTIONS = ["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"]
 
 
@@ -562,7 +566,85 @@ class DeployOnApproval(Construct):
                 resources=["*"],
             )
         )
+        if any(u.endpoint.autoscaling.enabled for u in self.use_cases):
+            self._grant_scaling(fn)
         self._grant_alerting(fn, kms_key, topic)
+
+    def _grant_scaling(self, fn: lambda_.Function) -> None:
+        """Register and tune the autoscaling of the team's own endpoints (targets tagged with the team)."""
+        stack = Stack.of(self)
+        target_arn = stack.format_arn(service="application-autoscaling", resource="scalable-target", resource_name="*")
+        endpoint_scaling = {
+            "application-autoscaling:service-namespace": "sagemaker",
+            "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION,
+        }
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadAutoscalingNoResourceLevelPermissions",
+                actions=[
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                    "application-autoscaling:DescribeScheduledActions",
+                ],
+                resources=["*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RegisterTargetsTaggedForTheTeam",
+                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
+                resources=[target_arn],
+                conditions={
+                    "StringEquals": {
+                        **endpoint_scaling,
+                        f"aws:RequestTag/{tags.TEAM}": self.team.name,
+                        f"aws:RequestTag/{tags.MANAGED_BY}": tags.MANAGED_BY_VALUE,
+                    }
+                },
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TunePoliciesOfTheTeamsTargets",
+                actions=[
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:PutScheduledAction",
+                    "application-autoscaling:DeleteScheduledAction",
+                ],
+                resources=[target_arn],
+                conditions={"StringEquals": {**endpoint_scaling, f"aws:ResourceTag/{tags.TEAM}": self.team.name}},
+            )
+        )
+        # What Application Auto Scaling checks of the caller besides its own actions (its user guide,
+        # "Permissions required for API actions on target services and CloudWatch"): the target's own
+        # Describe/Update calls, the target-tracking alarms it creates in the caller's name, and the
+        # service-linked role it creates on first registration.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ScaleOnlyTheTeamsEndpoints",
+                actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
+                resources=[self._team_arn("endpoint")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TargetTrackingAlarmsOfTheTeamsEndpoints",
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                resources=[self._alarm_arn(f"TargetTracking-endpoint/{self.resource_prefix}*")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CreateTheEndpointAutoscalingServiceLinkedRole",
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[stack.format_arn(
+                    service="iam", region="", resource="role",
+                    resource_name=f"aws-service-role/{SCALING_SERVICE}/{SCALING_SERVICE_LINKED_ROLE}",
+                )],
+                conditions={"StringEquals": {"iam:AWSServiceName": SCALING_SERVICE}},
+            )
+        )
 
     def _check_environment_size(self, use_cases_json: str) -> None:
         """Fail at synth, naming the team, when its use cases cannot fit in one Lambda environment."""

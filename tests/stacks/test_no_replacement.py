@@ -39,7 +39,8 @@ UPDATABLE = {
     "reaper settings": lambda d: d["reaper"].update(dry_run=False, idle_window_hours=48),
     "quotas": lambda d: d["quotas"][0].update(desired=8),
     "a new user": lambda d: d["teams"][0]["users"].append("zoe"),
-    "a new use case": lambda d: d["teams"][0]["use_cases"].append({"name": "chargeback"}),
+    "a new use case": lambda d: (d["teams"][0]["use_cases"].append({"name": "chargeback"}),
+                                 d["quotas"][2].update(desired=12)),
 }
 
 

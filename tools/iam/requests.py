@@ -103,14 +103,20 @@ def _first(*names: str) -> Callable[[dict[str, Any], "_Call"], str | None]:
     return read
 
 
+# The id of a target a RegisterScalableTarget call creates: Application Auto Scaling makes it up, so only a
+# policy on `scalable-target/*` (or `*`) can allow the request; no real id contains parentheses.
+NEW_SCALABLE_TARGET_ID = "(new-target)"
+
+
 def _scalable_target_id(params: dict[str, Any], call: "_Call") -> str | None:
-    """The id ending a scalable target's ARN, as the calls of the test showed it."""
-    if call.observed is None:
-        return None
+    """The id ending a scalable target's ARN, as the calls of the test showed it (a registration of a target
+    the test never showed creates one)."""
     arn = call.observed.scalable_target_arn(
         params.get("ServiceNamespace"), params.get("ResourceId"), params.get("ScalableDimension")
-    )
-    return arn.rsplit("/", 1)[-1] if arn else None
+    ) if call.observed is not None else None
+    if arn:
+        return arn.rsplit("/", 1)[-1]
+    return NEW_SCALABLE_TARGET_ID if call.operation == "RegisterScalableTarget" else None
 
 
 _scalable_target_id.why = (  # type: ignore[attr-defined]
@@ -235,6 +241,10 @@ class Observations:
             if operation_name == "RegisterScalableTarget" and response.get("ScalableTargetARN"):
                 key = tuple(str(params.get(k)) for k in ("ServiceNamespace", "ResourceId", "ScalableDimension"))
                 self.scalable_targets[key] = response["ScalableTargetARN"]
+                known = self.tags.setdefault(normalize_arn(response["ScalableTargetARN"]), {})
+                known.update(tags or {})
+            if operation_name == "ListTagsForResource" and params.get("ResourceARN"):
+                self.tags[normalize_arn(params["ResourceARN"])] = tags_of_param(response.get("Tags", {})) or {}
             for target in response.get("ScalableTargets", []) if operation_name == "DescribeScalableTargets" else []:
                 if target.get("ScalableTargetARN"):
                     key = tuple(str(target.get(k)) for k in ("ServiceNamespace", "ResourceId", "ScalableDimension"))
@@ -407,6 +417,10 @@ def _context(call: _Call, action: str, tags: dict[str, str] | None) -> dict[str,
     context = _tag_context(tags)
     if call.prefix == "servicequotas" and isinstance(call.params.get("ServiceCode"), str):
         context["servicequotas:service"] = call.params["ServiceCode"]
+    if call.prefix == "application-autoscaling":
+        for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+            if isinstance(call.params.get(param), str):
+                context[f"application-autoscaling:{key}"] = call.params[param]
     if action == "cloudwatch:PutMetricData" and isinstance(call.params.get("Namespace"), str):
         context["cloudwatch:namespace"] = call.params["Namespace"]
     return context

@@ -1,0 +1,215 @@
+"""Keep an InService endpoint's autoscaling as its use case's config says.
+
+One scalable target per endpoint (its single variant, whose name stays the same through blue/green
+updates), one target-tracking policy on ``SageMakerVariantInvocationsPerInstance`` and one scheduled
+action per configured floor. Every write is preceded by a read and made only when what is registered
+differs, so the verifier can call `ensure_scaling` on every InService event: after a deploy, after a
+rollback, and after the restore command recreated an endpoint the reaper deleted (the reaper
+deregisters the target, which removes its policy and scheduled actions with it).
+
+A use case without autoscaling is left alone: whatever someone registered by hand stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common import tags
+from deploy_on_approval.endpoint_spec import VARIANT_NAME
+
+NAMESPACE = "sagemaker"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+METRIC = "SageMakerVariantInvocationsPerInstance"
+
+
+def resource_id(endpoint: str, variant: str = VARIANT_NAME) -> str:
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def policy_name(endpoint: str) -> str:
+    """The target-tracking policy the platform owns on the endpoint's target."""
+    return f"{endpoint}-invocations-per-instance"
+
+
+def floor_action_name(endpoint: str, floor: str) -> str:
+    return f"{endpoint}-floor-{floor}"
+
+
+@dataclass(frozen=True)
+class Floor:
+    name: str
+    schedule: str
+    min_instances: int
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """A use case's ``endpoint.autoscaling`` section, as the construct writes it into ``USE_CASES``."""
+
+    min_instances: int
+    max_instances: int
+    target_invocations_per_instance: int
+    scale_in_cooldown_seconds: int
+    scale_out_cooldown_seconds: int
+    floors: tuple[Floor, ...] = ()
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> ScalingSettings | None:
+        """None when the section is absent or not enabled."""
+        if not section or not section.get("enabled"):
+            return None
+        return cls(
+            min_instances=int(section["min_instances"]),
+            max_instances=int(section["max_instances"]),
+            target_invocations_per_instance=int(section["target_invocations_per_instance"]),
+            scale_in_cooldown_seconds=int(section["scale_in_cooldown_seconds"]),
+            scale_out_cooldown_seconds=int(section["scale_out_cooldown_seconds"]),
+            floors=tuple(
+                Floor(str(f["name"]), str(f["schedule"]), int(f["min_instances"]))
+                for f in section.get("scheduled_floors", [])
+            ),
+        )
+
+
+def target_request(
+    endpoint: str, settings: ScalingSettings, team: str, prefix: str, *, new: bool = True
+) -> dict[str, Any]:
+    """The RegisterScalableTarget request. A new target is tagged with its team, which scopes the team's
+    permissions to its own targets; tags are given only at creation (a registration that changes the limits
+    of an existing target keeps them)."""
+    request: dict[str, Any] = {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+        "MinCapacity": settings.min_instances,
+        "MaxCapacity": settings.max_instances,
+    }
+    if new:
+        request["Tags"] = {tags.MANAGED_BY: tags.MANAGED_BY_VALUE, tags.TEAM: team, tags.PLATFORM: prefix}
+    return request
+
+
+def policy_request(endpoint: str, settings: ScalingSettings) -> dict[str, Any]:
+    return {
+        "PolicyName": policy_name(endpoint),
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": float(settings.target_invocations_per_instance),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+            "ScaleInCooldown": settings.scale_in_cooldown_seconds,
+            "ScaleOutCooldown": settings.scale_out_cooldown_seconds,
+        },
+    }
+
+
+def floor_requests(endpoint: str, settings: ScalingSettings) -> list[dict[str, Any]]:
+    return [
+        {
+            "ServiceNamespace": NAMESPACE,
+            "ScheduledActionName": floor_action_name(endpoint, floor.name),
+            "ResourceId": resource_id(endpoint),
+            "ScalableDimension": DIMENSION,
+            "Schedule": floor.schedule,
+            "Timezone": "UTC",
+            "ScalableTargetAction": {"MinCapacity": floor.min_instances, "MaxCapacity": settings.max_instances},
+        }
+        for floor in settings.floors
+    ]
+
+
+def _registered_target(autoscaling: Any, endpoint: str) -> dict | None:
+    response = autoscaling.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)], ScalableDimension=DIMENSION
+    )
+    found = response.get("ScalableTargets", [])
+    return found[0] if found else None
+
+
+def _registered_policy(autoscaling: Any, endpoint: str) -> dict | None:
+    response = autoscaling.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=resource_id(endpoint), ScalableDimension=DIMENSION,
+        PolicyNames=[policy_name(endpoint)],
+    )
+    found = response.get("ScalingPolicies", [])
+    return found[0] if found else None
+
+
+def _registered_floors(autoscaling: Any, endpoint: str) -> dict[str, dict]:
+    """The endpoint's scheduled actions the platform owns (by name), paginated."""
+    request: dict[str, Any] = {
+        "ServiceNamespace": NAMESPACE, "ResourceId": resource_id(endpoint), "ScalableDimension": DIMENSION,
+    }
+    own = floor_action_name(endpoint, "")
+    found: dict[str, dict] = {}
+    while True:
+        response = autoscaling.describe_scheduled_actions(**request)
+        for action in response.get("ScheduledActions", []):
+            if action["ScheduledActionName"].startswith(own):
+                found[action["ScheduledActionName"]] = action
+        if not response.get("NextToken"):
+            return found
+        request["NextToken"] = response["NextToken"]
+
+
+def _policy_matches(registered: dict | None, wanted: dict) -> bool:
+    if registered is None or registered.get("PolicyType") != wanted["PolicyType"]:
+        return False
+    have = registered.get("TargetTrackingScalingPolicyConfiguration", {})
+    want = wanted["TargetTrackingScalingPolicyConfiguration"]
+    return (
+        float(have.get("TargetValue", -1)) == want["TargetValue"]
+        and have.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType") == METRIC
+        and have.get("ScaleInCooldown") == want["ScaleInCooldown"]
+        and have.get("ScaleOutCooldown") == want["ScaleOutCooldown"]
+    )
+
+
+def _floor_matches(registered: dict | None, wanted: dict) -> bool:
+    if registered is None:
+        return False
+    action = registered.get("ScalableTargetAction", {})
+    return (
+        registered.get("Schedule") == wanted["Schedule"]
+        and (registered.get("Timezone") or "UTC") == wanted["Timezone"]
+        and action.get("MinCapacity") == wanted["ScalableTargetAction"]["MinCapacity"]
+        and action.get("MaxCapacity") == wanted["ScalableTargetAction"]["MaxCapacity"]
+    )
+
+
+def ensure_scaling(
+    autoscaling: Any, endpoint: str, settings: ScalingSettings | None, *, team: str, prefix: str
+) -> list[str]:
+    """Bring the endpoint's target, policy and floors to `settings`; returns what was written (empty: nothing)."""
+    if settings is None:
+        return []
+    changed: list[str] = []
+    target = _registered_target(autoscaling, endpoint)
+    if target is None or (target.get("MinCapacity"), target.get("MaxCapacity")) != (
+        settings.min_instances, settings.max_instances
+    ):
+        autoscaling.register_scalable_target(
+            **target_request(endpoint, settings, team, prefix, new=target is None)
+        )
+        changed.append(f"target {settings.min_instances}-{settings.max_instances}")
+    wanted_policy = policy_request(endpoint, settings)
+    if not _policy_matches(_registered_policy(autoscaling, endpoint), wanted_policy):
+        autoscaling.put_scaling_policy(**wanted_policy)
+        changed.append(f"policy {wanted_policy['PolicyName']}")
+    registered = _registered_floors(autoscaling, endpoint)
+    wanted_floors = {r["ScheduledActionName"]: r for r in floor_requests(endpoint, settings)}
+    for name, request in wanted_floors.items():
+        if not _floor_matches(registered.get(name), request):
+            autoscaling.put_scheduled_action(**request)
+            changed.append(f"floor {name}")
+    for name in sorted(set(registered) - set(wanted_floors)):
+        autoscaling.delete_scheduled_action(
+            ServiceNamespace=NAMESPACE, ScheduledActionName=name, ResourceId=resource_id(endpoint),
+            ScalableDimension=DIMENSION,
+        )
+        changed.append(f"removed floor {name}")
+    return changed
