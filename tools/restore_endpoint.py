@@ -38,6 +38,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common import autoscaling as autoscaling_target
 from lambdas.common import tags
 from lambdas.idle_endpoint_reaper.restore_record import (
     RestoreRecord,
@@ -45,9 +46,9 @@ from lambdas.idle_endpoint_reaper.restore_record import (
     parameter_name,
 )
 
-# The only targets the reaper deregisters (lambdas/idle_endpoint_reaper/teardown.py; a test keeps them equal).
-AUTOSCALING_NAMESPACE = "sagemaker"
-VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# The only targets the reaper deregisters.
+AUTOSCALING_NAMESPACE = autoscaling_target.NAMESPACE
+VARIANT_DIMENSION = autoscaling_target.DIMENSION
 
 
 class CannotRestore(Exception):

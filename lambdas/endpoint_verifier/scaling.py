@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import tags
+from common.autoscaling import DIMENSION, NAMESPACE, variant_resource_id
 from deploy_on_approval.endpoint_spec import VARIANT_NAME
 
-NAMESPACE = "sagemaker"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC = "SageMakerVariantInvocationsPerInstance"
 
 
-def resource_id(endpoint: str, variant: str = VARIANT_NAME) -> str:
-    return f"endpoint/{endpoint}/variant/{variant}"
+def resource_id(endpoint: str) -> str:
+    """The id of the endpoint's one variant (the platform's endpoints have no other)."""
+    return variant_resource_id(endpoint, VARIANT_NAME)
 
 
 def policy_name(endpoint: str) -> str:

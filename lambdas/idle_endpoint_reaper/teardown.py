@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from common import autoscaling as autoscaling_target
 from common import tags
 from idle_endpoint_reaper.inventory import ManagedEndpoint
 from idle_endpoint_reaper.restore_record import (
@@ -22,15 +23,11 @@ from idle_endpoint_reaper.restore_record import (
     parameter_name,
 )
 
-AUTOSCALING_NAMESPACE = "sagemaker"
-VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+AUTOSCALING_NAMESPACE = autoscaling_target.NAMESPACE
+VARIANT_DIMENSION = autoscaling_target.DIMENSION
+variant_resource_id = autoscaling_target.variant_resource_id
 MAX_RESOURCE_IDS_PER_DESCRIBE = 50
 OWNERSHIP_TAGS = (tags.MANAGED_BY, tags.PLATFORM, tags.TEAM)
-
-
-def variant_resource_id(endpoint_name: str, variant_name: str) -> str:
-    """Application Auto Scaling's id for one endpoint variant."""
-    return f"endpoint/{endpoint_name}/variant/{variant_name}"
 
 
 @dataclass(frozen=True)

@@ -220,9 +220,8 @@ def test_update_of_an_autoscaled_endpoint_keeps_the_scaled_fleet_size_but_takes_
     }
 
 
-def test_the_construct_and_the_verifier_name_the_same_dimension():
-    assert construct.SCALABLE_DIMENSION == scaling.DIMENSION == teardown.VARIANT_DIMENSION
-    assert scaling.NAMESPACE == teardown.AUTOSCALING_NAMESPACE
+def test_the_construct_grants_the_dimension_the_verifier_registers():
+    assert construct.SCALABLE_DIMENSION == scaling.DIMENSION
 
 
 # --- the life of an endpoint, with moto ----------------------------------------------------------------------
