@@ -17,8 +17,8 @@ key that *starts with* its URI, so ``.../split/test`` would also take ``.../spli
 
 Graph:
 ``SplitData`` -> ``SelectTrainingPath`` (TrainingPath == "AutoML"):
-- AutoML branch: AutoMLTrain -> AutoMLModel -> AutoMLBatchTransform -> AutoMLEvaluate, and the bias and
-  explanation steps (below) -> AutoMLRecordExperiment -> AutoMLCheckQuality -> AutoMLRegister ->
+- AutoML branch: AutoMLTrain -> AutoMLModel -> AutoMLBatchTransform -> AutoMLEvaluate -> AutoMLDriftBaseline,
+  and the bias and explanation steps (below) -> AutoMLRecordExperiment -> AutoMLCheckQuality -> AutoMLRegister ->
   AutoMLRecordRegistration | AutoMLQualityTooLow
 - otherwise ``CheckXGBoostPath`` (TrainingPath == "XGBoost"): XGBoostTune -> XGBoostTrain (best tuned
   hyperparameters, early stopping on the validation metric) -> XGBoostModel -> the same evaluation chain with the
@@ -50,6 +50,8 @@ VERSION = "2020-12-01"
 CODE_PREFIX = "pipeline/code"
 """Key prefix in the team bucket under which the ``pipeline_code`` package is uploaded."""
 RUNS_PREFIX = "pipeline/runs"
+BASELINE_FILE = "baseline.json"
+"""The drift baseline ``pipeline_code.baseline`` writes; its S3 URI is on the model package."""
 DATA_ROOT = "pipeline/data"
 """Each use case reads ``pipeline/data/<use case>/`` by default (``data_prefix``)."""
 
@@ -724,6 +726,34 @@ def record_registration_step(prefix: str) -> dict:
     )
 
 
+def drift_baseline_step(spec: PipelineSpec, prefix: str, evaluate: str, prediction_format: str,
+                        threshold: list) -> dict:
+    """The version's drift baseline (``pipeline_code.baseline``): training-split reference rows and statistics,
+    the test metrics and what the monitoring job needs to read the endpoint's responses."""
+    return processing_step(
+        f"{prefix}DriftBaseline",
+        f"${{{SKLEARN.placeholder}}}",
+        inputs=[
+            _s3_input("train", folder(processing_output("SplitData", "train")), f"{INPUT_ROOT}/train"),
+            _s3_input("split", folder(processing_output("SplitData", "summary")), f"{INPUT_ROOT}/split"),
+            _s3_input("evaluation", folder(processing_output(evaluate, "evaluation")), f"{INPUT_ROOT}/evaluation"),
+        ],
+        outputs=[_s3_output("baseline", f"{OUTPUT_ROOT}/baseline", run_uri(prefix.lower(), "drift-baseline"))],
+        module="baseline",
+        arguments=[
+            "--train-dir", f"{INPUT_ROOT}/train",
+            "--split-dir", f"{INPUT_ROOT}/split",
+            "--evaluation-dir", f"{INPUT_ROOT}/evaluation",
+            "--output-dir", f"{OUTPUT_ROOT}/baseline",
+            "--prediction-format", prediction_format,
+            "--quality-metric", spec.quality_metric,
+            "--seed", as_text(param("SplitSeed")),
+            *threshold,
+            *spec.problem.to_arguments(),
+        ],
+    )
+
+
 def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> list:
     """Model -> batch transform -> evaluation, bias and explanations, experiment record -> quality gate ->
     register (and record it) or fail."""
@@ -770,6 +800,7 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
             ],
         ),
     ]
+    steps.append(drift_baseline_step(spec, prefix, evaluate, prediction_format, threshold))
     explain = open_explanation_steps if spec.explainability == "open" else clarify_steps
     explanation, analysis_output = explain(spec, prefix, model, prediction_format)
     steps += explanation
@@ -777,6 +808,7 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
     quality = json_get(evaluate, "EvaluationReport", spec.quality_metric_path)
     evaluation_file = join(processing_output(evaluate, "evaluation"), "evaluation.json")
     analysis_file = join(analysis_output, "analysis.json")
+    baseline_file = join(processing_output(f"{prefix}DriftBaseline", "baseline"), BASELINE_FILE)
     metric = spec.quality_metric
     register = {
         "Name": f"{prefix}Register",
@@ -800,6 +832,10 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
                 "Bias": {"Report": {"ContentType": "application/json", "S3Uri": analysis_file}},
                 "Explainability": {"Report": {"ContentType": "application/json", "S3Uri": analysis_file}},
             },
+            "DriftCheckBaselines": {
+                "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": baseline_file}},
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_file}},
+            },
             "MetadataProperties": {"GeneratedBy": get("Execution.PipelineExecutionArn")},
             "CustomerMetadataProperties": {
                 "TrainingPath": prefix,
@@ -812,6 +848,7 @@ def evaluation_chain(spec: PipelineSpec, prefix: str, model_container: dict) -> 
                 "BiasFacets": param("BiasFacets"),
                 "Explainability": spec.explainability,
                 "PipelineExecutionArn": get("Execution.PipelineExecutionArn"),
+                "DriftBaseline": baseline_file,
             },
         },
     }

@@ -369,6 +369,15 @@ def run(test_dir: Path, predictions_dir: Path, output_dir: Path, prediction_form
     lines = read_prediction_lines(predictions_dir)
     if len(lines) != len(labels):
         raise EvaluationError(f"{len(labels)} test rows but {len(lines)} prediction lines")
+    report = quality_report(labels, lines, prediction_format, threshold, problem)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, sort_keys=True))
+    return report
+
+
+def quality_report(labels: np.ndarray, lines: list[str], prediction_format: str, threshold: float,
+                   problem: Problem) -> dict:
+    """The model-quality report of prediction ``lines`` against ``labels`` (text, one per line)."""
     if problem.problem_type == "binary":
         scores = positive_scores(lines, prediction_format, problem.positive_label)
         positive = np.array([_same_label(str(v), problem.positive_label) for v in labels], dtype=int)
@@ -381,8 +390,6 @@ def run(test_dir: Path, predictions_dir: Path, output_dir: Path, prediction_form
         except ValueError:
             raise EvaluationError(f"target column {problem.target!r} of a regression problem must be numeric")
         report = regression_report(numeric, predicted_values(lines, prediction_format))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, sort_keys=True))
     return report
 
 

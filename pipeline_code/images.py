@@ -84,11 +84,12 @@ REGISTRY_ACCOUNTS = {
 }
 
 CONTAINER_MODULES = ("columns", "features", "problem", "split", "evaluate", "clarify_config", "bias", "explain",
-                     "offline_install", "record_run", "plots")
+                     "offline_install", "record_run", "plots", "definition", "images", "drift", "baseline", "capture",
+                     "monitor")
 """Modules of ``pipeline_code`` that must run in ``SKLEARN`` (they and everything they import)."""
 
-CONTAINER_LIBRARIES = ("numpy", "pandas", "sklearn", "smclarify", "shap", "functional", "mlflow", "matplotlib",
-                       "boto3")
+CONTAINER_LIBRARIES = ("numpy", "pandas", "scipy", "sklearn", "smclarify", "shap", "functional", "mlflow",
+                       "matplotlib", "boto3")
 """Third-party packages the container modules may import (the image's, and the wheelhouse's)."""
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pipeline_code import churn_data, examples, explain, offline_install, price_data, split
-from pipeline_code.problem import FRAUD
+from pipeline_code.problem import FRAUD, QUALITY_METRICS
 from tools import wheelhouse
 from tools.pipeline_runtime import stand_ins
 
@@ -222,3 +222,69 @@ def test_the_step_module_runs_under_the_image_python_version(container_python):
     done = subprocess.run([str(container_python), "-c", "import sys; print(sys.version_info[:2])"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "(3, 9)"
+
+
+# --- the drift baseline and the monitoring job under the image's Python ------------------------------------------
+
+
+def _monitoring_report(root: Path, problem, prediction_format: str, out: Path, python: Path | None) -> dict:
+    from pipeline_code import baseline, evaluate, monitor
+
+    evaluate.run(root / "split/test", root / "predictions", out / "evaluation", prediction_format, 0.5, problem)
+    metric = next(iter(QUALITY_METRICS[problem.problem_type]))
+    commands = [
+        (baseline, ["--train-dir", str(root / "split/train"), "--split-dir", str(root / "split/summary"),
+                    "--evaluation-dir", str(out / "evaluation"), "--output-dir", str(out / "baseline"),
+                    "--prediction-format", prediction_format, "--quality-metric", metric, "--seed", "42",
+                    *problem.to_arguments()]),
+        (monitor, ["--baseline-uri", str(out / "baseline/baseline.json"), "--capture-uri", str(root / "capture"),
+                   "--ground-truth-uri", str(root / "ground-truth"), "--endpoint-name", "mlp-team-case",
+                   "--model-package-arn", "arn:aws:sagemaker:eu-west-1:111122223333:model-package/g/2",
+                   "--window-end", "2026-12-04T12:00:00Z", "--window-hours", "24", "--min-rows", "50",
+                   "--output-dir", str(out / "report"), "--metric-namespace", "unused", "--no-metrics"]),
+    ]
+    for module, arguments in commands:
+        if python is None:
+            assert module.main(arguments) == 0
+        else:
+            done = _bootstrap(python, [module.__name__, *arguments])
+            assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "report/report.json").read_text())
+
+
+def test_the_monitoring_job_gives_the_same_report_under_the_images_versions(container_python, step_inputs, tmp_path):
+    """Baseline and monitoring of an example's test rows (one feature shifted): the same report here and under
+    Python 3.9 with the image's pandas, numpy and scipy."""
+    from datetime import datetime, timedelta, timezone
+
+    import pandas as pd
+
+    from tools import capture_records
+
+    root, _, problem, prediction_format = step_inputs
+    features = json.loads((root / "split/summary/split_summary.json").read_text())["features"]
+    rows = (root / "split/transform_input/test_features.csv").read_text().splitlines()
+    responses = next((root / "predictions").iterdir()).read_text().splitlines()
+    numeric = next(i for i, name in enumerate(features)
+                   if pd.api.types.is_numeric_dtype(pd.read_csv(root / "split/train/train.csv")[name]))
+    shifted = []
+    for row in rows:
+        fields = row.split(",")
+        fields[numeric] = repr(float(fields[numeric]) * 2 + 10)
+        shifted.append(",".join(fields))
+    labels = pd.read_csv(root / "split/test/test.csv", dtype=str)[problem.target].tolist()
+    end = datetime(2026, 12, 4, 12, tzinfo=timezone.utc)
+    lines = capture_records.capture_lines(shifted, responses, end - timedelta(hours=20), timedelta(hours=19))
+    capture_records.write_hours(root / "capture", lines)
+    capture_records.write_hours(root / "ground-truth", capture_records.ground_truth_lines(labels, [t for t, _ in lines]))
+
+    here = _monitoring_report(root, problem, prediction_format, tmp_path / "here", None)
+    there = _monitoring_report(root, problem, prediction_format, tmp_path / "image", container_python)
+    assert here["status"] == there["status"] == "ok" and here["rows"] == there["rows"] == len(rows)
+    assert features[numeric] in [c["column"] for c in here["drift"]["columns"] if c["drifted"]]
+    for ours, theirs in zip(here["drift"]["columns"], there["drift"]["columns"]):
+        assert (ours["column"], ours["test"], ours["drifted"]) == (theirs["column"], theirs["test"], theirs["drifted"])
+        assert theirs["score"] == pytest.approx(ours["score"], rel=1e-9, abs=1e-12), ours["column"]
+    assert here["quality"]["metrics"].keys() == there["quality"]["metrics"].keys()
+    for name, value in here["quality"]["metrics"].items():
+        assert there["quality"]["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), name

@@ -357,15 +357,16 @@ class Execution:
 
     def step_registermodel(self, step: dict, record: StepRecord) -> dict:
         arguments = self.context.value(step["Arguments"])
-        for kind, metric in arguments.get("ModelMetrics", {}).items():
-            for part in metric.values():
-                uri = part["S3Uri"]
-                if not self.s3.exists(uri):
-                    raise stand_ins.StandInError(f"ModelMetrics {kind} points at {uri}, which does not exist")
-                try:
-                    json.loads(self.s3.read_text(uri))
-                except json.JSONDecodeError as error:
-                    raise stand_ins.StandInError(f"ModelMetrics {kind} at {uri} is not JSON: {error}")
+        for section in ("ModelMetrics", "DriftCheckBaselines"):
+            for kind, metric in arguments.get(section, {}).items():
+                for part in metric.values():
+                    uri = part["S3Uri"]
+                    if not self.s3.exists(uri):
+                        raise stand_ins.StandInError(f"{section} {kind} points at {uri}, which does not exist")
+                    try:
+                        json.loads(self.s3.read_text(uri))
+                    except json.JSONDecodeError as error:
+                        raise stand_ins.StandInError(f"{section} {kind} at {uri} is not JSON: {error}")
         self.registered.append(arguments)
         version = len(self.registered)
         record.detail = f"version {version}, {arguments.get('ModelApprovalStatus')}"

@@ -58,6 +58,15 @@ def collect(result, s3, out: Path) -> None:
                 target = reports / REGISTRY_REPORTS.get(kind, f"{kind}.json")
                 target.write_text(s3.read_text(part["S3Uri"]))
                 result.reports[f"{kind} report"] = target
+    for package in result.registered:
+        statistics = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {}).get("Statistics")
+        if statistics:
+            folder = reports / "drift-baseline"
+            folder.mkdir(parents=True, exist_ok=True)
+            base = statistics["S3Uri"].rsplit("/", 1)[0]
+            for name in (statistics["S3Uri"].rsplit("/", 1)[1], "reference.csv"):
+                (folder / name).write_text(s3.read_text(f"{base}/{name}"))
+            result.reports["Drift baseline"] = folder / statistics["S3Uri"].rsplit("/", 1)[1]
     record = evaluation_step(result)
     if record is None:
         return
