@@ -85,7 +85,7 @@ REGISTRY_ACCOUNTS = {
 
 CONTAINER_MODULES = ("columns", "features", "problem", "split", "evaluate", "clarify_config", "bias", "explain",
                      "offline_install", "record_run", "plots", "definition", "images", "drift", "baseline", "capture",
-                     "monitor")
+                     "monitor", "monitoring_definition")
 """Modules of ``pipeline_code`` that must run in ``SKLEARN`` (they and everything they import)."""
 
 CONTAINER_LIBRARIES = ("numpy", "pandas", "scipy", "sklearn", "smclarify", "shap", "functional", "mlflow",

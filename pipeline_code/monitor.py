@@ -39,19 +39,20 @@ import pandas as pd
 from pipeline_code import capture, drift
 from pipeline_code import problem as problem_module
 from pipeline_code.evaluate import EvaluationError, quality_report
+from pipeline_code.monitoring_definition import (
+    METRIC_DRIFT_SCORE,
+    METRIC_DRIFTED_SHARE,
+    METRIC_FEATURE_DRIFTED,
+    METRIC_LABELLED,
+    METRIC_ROWS,
+    QUALITY_METRIC_PREFIX,
+)
 from pipeline_code.problem import METRICS_SECTION
 
 REPORT_FILE = "report.json"
 MIN_ROWS = 100
 MIN_LABELLED_ROWS = 30
 OK, INSUFFICIENT = "ok", "insufficient_data"
-METRIC_DRIFT_SCORE = "FeatureDriftScore"
-METRIC_FEATURE_DRIFTED = "FeatureDrifted"
-METRIC_DRIFTED_SHARE = "DriftedFeatureShare"
-METRIC_ROWS = "CapturedRows"
-METRIC_LABELLED = "LabelledRows"
-QUALITY_METRIC_PREFIX = "Quality_"
-"""Quality metrics are published as ``Quality_<metric>`` (e.g. ``Quality_auc``)."""
 
 
 class MonitorError(ValueError):

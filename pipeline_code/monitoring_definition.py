@@ -20,13 +20,20 @@ REPORTS_PREFIX = "monitoring/reports"
 GROUND_TRUTH_PREFIX = "monitoring/ground-truth"
 """The team uploads labels under ``monitoring/ground-truth/<endpoint>/yyyy/mm/dd/hh/`` (``pipeline_code.capture``)."""
 STEP_NAME = "MonitorEndpoint"
+METRIC_DRIFT_SCORE = "FeatureDriftScore"
+METRIC_FEATURE_DRIFTED = "FeatureDrifted"
+METRIC_DRIFTED_SHARE = "DriftedFeatureShare"
+METRIC_ROWS = "CapturedRows"
+METRIC_LABELLED = "LabelledRows"
+QUALITY_METRIC_PREFIX = "Quality_"
+"""Metric names of ``pipeline_code.monitor`` (quality metrics are ``Quality_<metric>``, e.g. ``Quality_auc``)."""
 PLACEHOLDERS = ("TeamName", "PlatformPrefix", "BucketName", "ExecutionRoleArn", "KmsKeyArn", "PipelineName",
                 "MlflowAppArn", "CodeCommit", "EndpointName", "CaptureUri", "MetricNamespace", SKLEARN.placeholder)
 SCHEDULE_PARAMETERS = ("ModelPackageArn", "BaselineUri", "ServingSince")
 """The parameters the verifier sets on the endpoint's schedule."""
 
 
-def parameters(window_hours: int, min_rows: int) -> tuple:
+def parameters(window_hours: int, min_rows: int, instance_type: str = "ml.m5.large") -> tuple:
     """(name, type, default, description) of the monitoring pipeline's parameters."""
     return (
         ("ModelPackageArn", "String", "", "the version the endpoint serves"),
@@ -35,7 +42,7 @@ def parameters(window_hours: int, min_rows: int) -> tuple:
         ("WindowEnd", "String", "now", "ISO end of the window, or now (the start of the current hour)"),
         ("WindowHours", "Integer", window_hours, "hours of data capture the window covers"),
         ("MinRows", "Integer", min_rows, "captured rows a window needs for a drift verdict"),
-        ("ProcessingInstanceType", "String", "ml.m5.large", "instance type of the monitoring job"),
+        ("ProcessingInstanceType", "String", instance_type, "instance type of the monitoring job"),
     )
 
 
@@ -45,9 +52,10 @@ def _param(name: str, declared: tuple) -> dict:
     return get(f"Parameters.{name}")
 
 
-def build_monitoring_definition(window_hours: int = 24, min_rows: int = 100) -> dict:
+def build_monitoring_definition(window_hours: int = 24, min_rows: int = 100,
+                                instance_type: str = "ml.m5.large") -> dict:
     """The monitoring pipeline definition (placeholders unresolved)."""
-    declared = parameters(window_hours, min_rows)
+    declared = parameters(window_hours, min_rows, instance_type)
 
     def param(name: str) -> dict:
         return _param(name, declared)

@@ -63,6 +63,7 @@ LOADER_ONLY_RULES = {
     "every scheduled floor's `min_instances` at most `max_instances`, floor names unique",
     "endpoint_quota_covers_fleets": "an `endpoint` quota is at least twice the sum of the largest fleets of the "
     "use cases on its instance type (blue/green runs the old and the new fleet during an update)",
+    "monitoring_needs_capture": "`endpoint.monitoring.enabled` needs `endpoint.data_capture.enabled`",
     "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
     "problem_objective": "`problem.objective` is one of the `problem_type`'s objectives",
     "problem_quality_gate": "`problem.quality_gate.metric` is one of the `problem_type`'s metrics, and its "
@@ -591,6 +592,35 @@ class Autoscaling(Strict):
     scheduled_floors: list[ScheduledFloor] = Field(default_factory=list, max_length=10)
 
 
+class MonitoringAlarms(Strict):
+    """Thresholds of the endpoint's monitoring alarms; each notifies the team topic."""
+
+    drifted_feature_share: StrictFloat = Field(
+        0.5, gt=0, le=1,
+        description="Share of the model's features that drift in a window at or above which the drift alarm "
+        "fires (0.5: Evidently's dataset-drift rule).",
+    )
+    quality_threshold: StrictFloat | None = Field(
+        None,
+        description="The quality gate's metric measured on labelled requests below this (above it for rmse, "
+        "mae and mse) fires the quality alarm; unset, the quality gate's threshold.",
+    )
+
+
+class Monitoring(Strict):
+    """Drift and quality of the served requests: a scheduled job compares each window of data capture with
+    the baseline of the version that served it (see docs/monitoring.md)."""
+
+    enabled: StrictBool = False
+    schedule: ScheduleExpression = Field(
+        "rate(1 day)", description="When the monitoring job runs; windows tile when it runs every window_hours.")
+    window_hours: StrictInt = Field(24, ge=1, le=168, description="Hours of data capture one run compares.")
+    min_rows: StrictInt = Field(
+        100, ge=10, le=10_000_000, description="Captured rows a window needs for a drift verdict.")
+    instance_type: InstanceType = Field("ml.m5.large", description="Instance type of the monitoring job.")
+    alarms: MonitoringAlarms = MonitoringAlarms()
+
+
 class EndpointSettings(Strict):
     """The endpoint that serves a use case's newest approved model version."""
 
@@ -600,11 +630,24 @@ class EndpointSettings(Strict):
     data_capture: DataCapture = DataCapture()
     alarms: Alarms = Alarms()
     autoscaling: Autoscaling = Autoscaling()
+    monitoring: Monitoring = Monitoring()
     keep_previous_configs: StrictInt = Field(2, ge=1, le=20, description="Older endpoint configs and models kept for rollback.")
 
     @classmethod
     def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
         problems = cls._autoscaling_problems(data, ok)
+        monitoring, capture = data.get("monitoring"), data.get("data_capture")
+        if (
+            isinstance(monitoring, dict) and ok("monitoring", "enabled") and monitoring.get("enabled")
+            and not (isinstance(capture, dict) and capture.get("enabled"))
+            and (not isinstance(capture, dict) or ok("data_capture", "enabled"))
+        ):
+            problems.append(Problem(
+                ("monitoring", "enabled"), True,
+                "monitoring.enabled true needs data_capture.enabled true: the monitoring job reads the "
+                "endpoint's data capture",
+                "monitoring_needs_capture",
+            ))
         deployment = data.get("deployment")
         if not (isinstance(deployment, dict) and ok("deployment", "style") and ok("initial_instance_count")):
             return problems

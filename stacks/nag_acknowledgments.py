@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import aws_cdk as cdk
 from constructs import IConstruct
 
+from lambdas.common import naming
+
 if TYPE_CHECKING:
     from stacks.network_stack import NetworkStack
     from stacks.platform_stack import PlatformStack
@@ -221,6 +223,12 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
                 "name (TargetTracking-<resource id>-AlarmHigh/Low-<uuid>).",
             ),
         ] if scaled else []),
+        *[
+            Acknowledgment(verifier_policy, f"{IAM5}[Resource::{sagemaker}:model-package/{group}/*]",
+                           f"DescribeModelPackage of the versions of the team's registry group {group} that its "
+                           "endpoint serves: the verifier reads their drift baselines for the monitoring schedule.")
+            for group in sorted(construct.monitored_groups)
+        ],
         Acknowledgment(f"{here}/FailedEventsQueue/Resource", "AwsSolutions-SQS3",
                        "This queue is itself a dead-letter queue: of the EventBridge rule targets and of the "
                        "verifier's asynchronous invocations (not a redrive policy, which cdk-nag does not see)."),
@@ -248,6 +256,13 @@ def idle_endpoint_reaper_acknowledgments(construct) -> list[Acknowledgment]:
             f"{IAM5}[Resource::arn:{_partition(stack)}:application-autoscaling:{region}:{account}:scalable-target/*]",
             "Scalable target ARNs carry a random id and Application Auto Scaling has no condition key that ties a "
             "target to its endpoint; the reaper deregisters only targets of endpoints it deletes.",
+        ),
+        Acknowledgment(
+            policy,
+            f"{IAM5}[Resource::arn:{_partition(stack)}:scheduler:{region}:{account}:schedule/{construct.prefix}-*/"
+            f"{naming.MONITORING_SCHEDULE_NAME}]",
+            "Only DeleteSchedule of the one monitoring schedule in a platform endpoint's schedule group (named after "
+            "the endpoint, which the reaper deletes first); endpoints of every team are named at run time.",
         ),
         Acknowledgment(
             policy,

@@ -14,6 +14,7 @@ from constructs import Construct
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
+from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
@@ -300,6 +301,26 @@ class TeamStack(Stack):
         }
         for pipeline in self.pipelines.values():
             pipeline.node.add_dependency(*self.model_package_groups.values())
+        self.monitoring = EndpointMonitoring(
+            self,
+            "EndpointMonitoring",
+            prefix=self.prefix,
+            team=team,
+            bucket=self.data_bucket,
+            execution_role=self.execution_role,
+            kms_key=key,
+            alert_topic=self.alert_topic,
+            mlflow_app_arn=self.mlflow_app_arn,
+            code_dependencies=[dependency for pipeline in self.pipelines.values()
+                               for dependency in (pipeline.code_deployment, pipeline.wheelhouse_deployment)],
+        )
+        if self.monitoring.scheduler_role is not None:
+            monitored = list(self.monitoring.schedule_groups)
+            self.deploy_on_approval.enable_monitoring(
+                self.monitoring.scheduler_role,
+                [group.name for group in self.monitoring.schedule_groups.values()],
+                [self.model_package_groups[name].model_package_group_name for name in monitored],
+            )
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)

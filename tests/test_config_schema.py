@@ -52,6 +52,7 @@ LOADER_ONLY = {
     "fleet_for_shifting",  # deployment style against the instance count
     "autoscaling_limits",  # min, initial, max and floors against each other; floor names unique
     "endpoint_quota_covers_fleets",  # a quota against the sum of the use cases' largest fleets
+    "monitoring_needs_capture",  # monitoring against data capture
     "split_fractions",  # a sum of three fields
     "problem_objective",  # allowed objectives depend on problem_type (the schema knows the union of them)
     "problem_quality_gate",  # allowed metrics depend on problem_type, the threshold's range on the metric
@@ -254,6 +255,15 @@ SINGLE_FIELD = [
     Mistake(f"{E0}.autoscaling.scheduled_floors.0.schedule", "cron(0 7 * * MON-FRI)"),
     Mistake(f"{E0}.autoscaling.scheduled_floors.0.min_instances", 0, shown="0"),
     Mistake(f"{E0}.data_capture.sampling_percent", 0, shown="0"),
+    Mistake(f"{E0}.monitoring", "daily"),
+    Mistake(f"{E0}.monitoring.enabled", "yes"),
+    Mistake(f"{E0}.monitoring.schedule", "every day"),
+    Mistake(f"{E0}.monitoring.window_hours", 169, shown="169"),
+    Mistake(f"{E0}.monitoring.min_rows", 5, shown="5"),
+    Mistake(f"{E0}.monitoring.instance_type", "m5.large"),
+    Mistake(f"{E0}.monitoring.alarms", 0.5, shown="0.5"),
+    Mistake(f"{E0}.monitoring.alarms.drifted_feature_share", 0, shown="0"),
+    Mistake(f"{E0}.monitoring.alarms.quality_threshold", "high"),
     Mistake(f"{E0}.alarms.invocation_5xx_errors", 0, shown="0"),
     Mistake(f"{E0}.alarms", "high"),
     Mistake(f"{E0}.data_capture", True, shown="True"),
@@ -324,6 +334,8 @@ SEVERAL_FIELDS = [
              "detection) + 1 (churn/churn-propensity))"), "endpoint_quota_covers_fleets"),
     (Mistake("teams.1.use_cases.0.endpoint.initial_instance_count", 2, where="quotas[2].desired",
              shown="less than the 12 instances"), "endpoint_quota_covers_fleets"),
+    (Mistake(f"{E0}.data_capture.enabled", False, where=f"{E0}.monitoring.enabled",
+             shown="needs data_capture.enabled true"), "monitoring_needs_capture"),
     (Mistake(f"{P2}.split.train_fraction", 0.8, where="teams[2].use_cases[0].problem.split", shown="is 1.1"),
      "split_fractions"),
     (Mistake(f"{P2}.objective", "AUC"), "problem_objective"),

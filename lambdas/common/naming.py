@@ -64,3 +64,28 @@ def endpoint_config_name(prefix: str, team: str, use_case: str, version: int, se
 def team_resource_prefix(prefix: str, team: str) -> str:
     """Leading part shared by every SageMaker resource name of a team (for IAM ARN patterns)."""
     return f"{prefix}-{team}-"
+
+
+MONITORING_SCHEDULE_NAME = "drift-monitor"
+"""The one schedule in an endpoint's schedule group (EventBridge Scheduler)."""
+
+
+MONITORING_PIPELINE_SUFFIX = "--monitor"
+"""Use case names have single hyphens only, so no experiment pipeline name ends like this."""
+
+
+def monitoring_pipeline_name(prefix: str, team: str, use_case: str) -> str:
+    """The SageMaker pipeline that monitors a use case's endpoint, e.g. ``mlp-fraud-fraud-detection--monitor``
+    (never the name of another use case's experiment pipeline)."""
+    return f"{model_package_group_name(prefix, team, use_case)}{MONITORING_PIPELINE_SUFFIX}"
+
+
+def monitoring_schedule_group(prefix: str, team: str, use_case: str) -> str:
+    """The schedule group of a use case's monitoring schedule: the endpoint's name (CloudFormation owns the
+    group, so deleting the use case deletes the group and every schedule in it)."""
+    return endpoint_name(prefix, team, use_case)
+
+
+def monitoring_namespace(prefix: str, team: str) -> str:
+    """The CloudWatch namespace of a team's monitoring metrics (only the team's roles may publish to it)."""
+    return f"{prefix}/{team}/EndpointMonitoring"

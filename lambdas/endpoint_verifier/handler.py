@@ -34,7 +34,8 @@ def client(service: str) -> Any:
 
 def handler(event: dict[str, Any], context: Any) -> dict:
     report = handle_state_change(
-        client("sagemaker"), client("sns"), settings(), event, autoscaling=client("application-autoscaling")
+        client("sagemaker"), client("sns"), settings(), event, autoscaling=client("application-autoscaling"),
+        scheduler=client("scheduler"),
     )
     summary = dataclasses.asdict(report)
     logger.info("verifier %s", report.action, extra=summary)

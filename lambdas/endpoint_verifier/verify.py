@@ -1,7 +1,8 @@
 """React to a "SageMaker Endpoint State Change" event of one of the team's endpoints.
 
 - FAILED: alert the team.
-- IN_SERVICE: bring the endpoint's autoscaling to its use case's config (`scaling`), then compare the
+- IN_SERVICE: bring the endpoint's autoscaling to its use case's config (`scaling`) and its monitoring
+  schedule to the serving version (`monitoring`), then compare the
   config the endpoint serves with the one the deploy Lambda intended (its
   ``mlops:intended-endpoint-config`` tag). A difference means SageMaker rolled the update back: alert,
   and prune nothing. When they match, delete the endpoint's older configs and models beyond the newest
@@ -23,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from common import naming, tags
 
+from .monitoring import ensure_schedule
 from .scaling import ensure_scaling
 from .settings import EndpointTarget, VerifierSettings
 
@@ -56,6 +58,7 @@ class Report:
     deleted_configs: list[str] = field(default_factory=list)
     deleted_models: list[str] = field(default_factory=list)
     scaling_changes: list[str] = field(default_factory=list)
+    monitoring_changes: list[str] = field(default_factory=list)
 
 
 def normalize_status(status: str) -> str:
@@ -234,7 +237,7 @@ def _delete(call: Callable[..., Any], **request: Any) -> None:
 
 
 def handle_state_change(
-    sagemaker: Any, sns: Any, config: VerifierSettings, event: Any, autoscaling: Any = None
+    sagemaker: Any, sns: Any, config: VerifierSettings, event: Any, autoscaling: Any = None, scheduler: Any = None
 ) -> Report:
     try:
         change = parse_event(event)
@@ -272,9 +275,21 @@ def handle_state_change(
     if not is_owned(endpoint_tags, config):
         return Report("ignored_unmanaged_endpoint", target.endpoint, serving)
     scaling_changes = ensure_scaling(autoscaling, target.endpoint, target.scaling, team=config.team, prefix=config.prefix)
+    monitoring_changes = []
+    if target.monitoring is not None:
+        monitoring_changes = ensure_schedule(scheduler, sagemaker, endpoint, serving_package(sagemaker, serving),
+                                             target.monitoring)
     report = _verify_intended(sagemaker, sns, config, target, serving, endpoint_tags)
     report.scaling_changes = scaling_changes
+    report.monitoring_changes = monitoring_changes
     return report
+
+
+def serving_package(sagemaker: Any, config_name: str) -> str | None:
+    """The model package ARN of the config the endpoint serves (its ownership tag; a rolled-back update
+    leaves the endpoint's own tags naming the version that did not go live)."""
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    return tag_map(sagemaker, config["EndpointConfigArn"]).get(tags.MODEL_PACKAGE_ARN)
 
 
 def _verify_intended(

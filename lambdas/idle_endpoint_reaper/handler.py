@@ -35,6 +35,7 @@ def build_clients() -> Clients:
         cloudwatch=boto3.client("cloudwatch", config=CLIENT_CONFIG),
         autoscaling=boto3.client("application-autoscaling", config=CLIENT_CONFIG),
         ssm=boto3.client("ssm", config=CLIENT_CONFIG),
+        scheduler=boto3.client("scheduler", config=CLIENT_CONFIG),
     )
 
 

@@ -11,6 +11,7 @@ dry run previews exactly what a real run would do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ class Clients:
     cloudwatch: Any
     autoscaling: Any
     ssm: Any
+    scheduler: Any = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,12 @@ def _act_on_idle(
             autoscaling=clients.autoscaling,
             ssm=clients.ssm,
             now=now,
+            scheduler=clients.scheduler,
         )
         if result.error is None:
-            run.add(_outcome(endpoint, item.policy, report.DELETED, item.reason, result.deregistered))
+            reason = item.reason + (f"; {result.schedule_error}" if result.schedule_error else "")
+            outcome = _outcome(endpoint, item.policy, report.DELETED, reason, result.deregistered)
+            run.add(dataclasses.replace(outcome, monitoring_schedule_deleted=result.schedule_deleted))
         else:
             run.add(_outcome(endpoint, item.policy, report.ERROR, result.error, result.deregistered))
 

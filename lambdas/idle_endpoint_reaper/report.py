@@ -35,6 +35,7 @@ class Outcome:
     dry_run: bool
     endpoint_config: str | None = None
     deregistered_targets: tuple[str, ...] = ()
+    monitoring_schedule_deleted: bool = False
 
     def log(self) -> None:
         """One structured log line (the function logs JSON; these keys become fields)."""
@@ -93,6 +94,8 @@ class RunReport:
             lines.append(f"  - {o.endpoint} (team {o.team}, config {o.endpoint_config}): {o.reason}")
             if o.deregistered_targets:
                 lines.append(f"      autoscaling targets deregistered: {', '.join(o.deregistered_targets)}")
+            if o.monitoring_schedule_deleted:
+                lines.append("      monitoring schedule deleted (the restored endpoint gets it back)")
             lines.append(
                 f"      restore: {RESTORE_COMMAND.format(name=o.endpoint)} (record {parameter_name(o.endpoint)})"
             )

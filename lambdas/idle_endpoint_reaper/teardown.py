@@ -1,8 +1,9 @@
 """Deleting one idle endpoint so that it can be brought back with one command.
 
 Per endpoint, in this order: write the restore record (SSM), deregister the autoscaling target of
-each variant, delete the endpoint. The model and the endpoint config are left alone and nothing is
-untagged. A failure stops that endpoint's teardown at the failed step and is reported; it never
+each variant, delete the endpoint, delete its monitoring schedule (``drift-monitor`` in the schedule group
+named after the endpoint; the endpoint verifier creates it again when the restored endpoint is InService).
+The model and the endpoint config are left alone and nothing is untagged. A failure stops that endpoint's teardown at the failed step and is reported; it never
 raises, so the other endpoints go on.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from common import autoscaling as autoscaling_target
 from common import tags
+from common.naming import MONITORING_SCHEDULE_NAME
 from idle_endpoint_reaper.inventory import ManagedEndpoint
 from idle_endpoint_reaper.restore_record import (
     RestoreRecord,
@@ -37,6 +39,8 @@ class TeardownResult:
     endpoint_name: str
     deregistered: tuple[str, ...]
     error: str | None
+    schedule_deleted: bool = False
+    schedule_error: str | None = None
 
 
 def find_scalable_targets(
@@ -110,8 +114,10 @@ def tear_down(
     autoscaling: Any,
     ssm: Any,
     now: datetime,
+    scheduler: Any = None,
 ) -> TeardownResult:
-    """Record, deregister, delete. Never raises for an AWS error: it is returned in ``error``."""
+    """Record, deregister, delete, unschedule. Never raises for an AWS error: it is returned in ``error`` (or in
+    ``schedule_error`` when only the schedule outlived the endpoint)."""
     try:
         write_restore_record(ssm, endpoint, targets, now)
     except (BotoCoreError, ClientError, ValueError) as exc:
@@ -141,4 +147,20 @@ def tear_down(
             else ""
         )
         return TeardownResult(endpoint.name, tuple(deregistered), f"DeleteEndpoint failed{lost}: {exc}")
-    return TeardownResult(endpoint.name, tuple(deregistered), None)
+    deleted, schedule_error = delete_monitoring_schedule(scheduler, endpoint.name)
+    return TeardownResult(endpoint.name, tuple(deregistered), None, deleted, schedule_error)
+
+
+def delete_monitoring_schedule(scheduler: Any, endpoint_name: str) -> tuple[bool, str | None]:
+    """(deleted, error): an endpoint without monitoring has no schedule, which is no error."""
+    if scheduler is None:
+        return False, None
+    try:
+        scheduler.delete_schedule(Name=MONITORING_SCHEDULE_NAME, GroupName=endpoint_name)
+        return True, None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False, None
+        return False, f"its monitoring schedule {endpoint_name}/{MONITORING_SCHEDULE_NAME} was not deleted: {exc}"
+    except BotoCoreError as exc:
+        return False, f"its monitoring schedule {endpoint_name}/{MONITORING_SCHEDULE_NAME} was not deleted: {exc}"

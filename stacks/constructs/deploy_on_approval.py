@@ -121,10 +121,22 @@ def use_cases_environment(prefix: str, team: Team) -> str:
                 "group": naming.model_package_group_name(prefix, team.name, use_case.name),
                 "endpoint": endpoint,
                 "alarms": list(alarm_names(endpoint)),
-                "settings": use_case.endpoint.model_dump(mode="json"),
+                "settings": lambda_settings(use_case),
             }
         )
     return json.dumps(entries, separators=(",", ":"))
+
+
+def lambda_settings(use_case: UseCase) -> dict:
+    """The endpoint settings the Lambdas read: autoscaling only when enabled, and of monitoring only its
+    schedule (the stack owns the rest), so four use cases fit in one Lambda environment."""
+    settings = use_case.endpoint.model_dump(mode="json")
+    if not use_case.endpoint.autoscaling.enabled:
+        settings.pop("autoscaling")
+    monitoring = settings.pop("monitoring")
+    if monitoring["enabled"]:
+        settings["monitoring"] = {"enabled": True, "schedule": monitoring["schedule"]}
+    return settings
 
 
 def max_receive_count(use_cases: list[UseCase]) -> int:
@@ -166,6 +178,7 @@ class DeployOnApproval(Construct):
         self.approval_rules: dict[str, events.CfnRule] = {}
         self.endpoint_rule = None
         self.endpoint_alarms: dict[str, tuple[cloudwatch.Alarm, cloudwatch.Alarm]] = {}
+        self.monitored_groups: list[str] = []
         if not self.enabled:
             return
 
@@ -569,6 +582,43 @@ class DeployOnApproval(Construct):
         if any(u.endpoint.autoscaling.enabled for u in self.use_cases):
             self._grant_scaling(fn)
         self._grant_alerting(fn, kms_key, topic)
+
+    def enable_monitoring(self, scheduler_role: iam.IRole, schedule_groups: list[str], groups: list[str]) -> None:
+        """Let the verifier keep the monitoring schedules in ``schedule_groups`` (one per monitored endpoint)
+        pointed at the serving version of the registry ``groups``, handing them ``scheduler_role``."""
+        fn = self.verifier_function
+        stack = Stack.of(self)
+        self.monitored_groups = sorted(groups)
+        fn.add_environment("MONITORING_SCHEDULER_ROLE_ARN", scheduler_role.role_arn)
+        fn.add_environment("PIPELINE_ARN_PREFIX", stack.format_arn(service="sagemaker", resource="pipeline",
+                                                                   resource_name=""))
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KeepTheMonitoringSchedulesOfTheTeamsEndpoints",
+                actions=["scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
+                         "scheduler:DeleteSchedule"],
+                resources=[
+                    stack.format_arn(service="scheduler", resource="schedule",
+                                     resource_name=f"{group}/{naming.MONITORING_SCHEDULE_NAME}")
+                    for group in sorted(schedule_groups)
+                ],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassTheMonitoringSchedulerRole",
+                actions=["iam:PassRole"],
+                resources=[scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTheBaselinesOfServedVersions",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[self._sagemaker_arn(f"model-package/{group}/*") for group in sorted(groups)],
+            )
+        )
 
     def _grant_scaling(self, fn: lambda_.Function) -> None:
         """Register and tune the autoscaling of the team's own endpoints (targets tagged with the team)."""

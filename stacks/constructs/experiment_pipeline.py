@@ -146,6 +146,34 @@ def default_region_images() -> dict:
     return {region: images.region_images(region) for region in SUPPORTED_REGIONS}
 
 
+def resolve_definition(scope: Construct, body: str, variables: dict, region_images: dict | None = None) -> tuple:
+    """(``Fn::Sub`` of ``body``, image ``CfnMapping`` or None): ``variables`` and the container images of the
+    stack's region fill the placeholders ``body`` uses (a mapping over every supported region when the region
+    is a token). A placeholder without a value raises ``ValueError`` naming it."""
+    table = region_images if region_images is not None else default_region_images()
+    placeholders = {image.placeholder for image in images.IMAGES}
+    for region, uris in table.items():
+        if set(uris) != placeholders:
+            raise ValueError(f"region_images[{region!r}] must give exactly {sorted(placeholders)}")
+    used = definition.placeholders_in(body)
+    table = {region: {name: uri for name, uri in uris.items() if name in used} for region, uris in table.items()}
+    placeholders &= used
+    region = Stack.of(scope).region
+    mapping = None
+    if Token.is_unresolved(region):
+        mapping = CfnMapping(scope, "ImageMapping", mapping=table, lazy=True)
+        image_values = {name: mapping.find_in_map(region, name) for name in sorted(placeholders)}
+    else:
+        if region not in table:
+            raise ValueError(f"region {region!r} has no container images; supported: {sorted(table)}")
+        image_values = dict(table[region])
+    values = {**variables, **image_values}
+    missing = used - set(values)
+    if missing:
+        raise ValueError(f"no value for pipeline placeholders {sorted(missing)}")
+    return Fn.sub(body, {name: value for name, value in values.items() if name in used}), mapping
+
+
 class ExperimentPipeline(Construct):
     """``AWS::SageMaker::Pipeline`` running one use case's experiment (``spec``), plus its uploaded scripts.
 
@@ -170,26 +198,7 @@ class ExperimentPipeline(Construct):
         mlflow_app_arn: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
-        table = region_images if region_images is not None else default_region_images()
-        placeholders = {image.placeholder for image in images.IMAGES}
-        for region, uris in table.items():
-            if set(uris) != placeholders:
-                raise ValueError(f"region_images[{region!r}] must give exactly {sorted(placeholders)}")
         body = definition.definition_json(definition.build_definition(spec))
-        used = definition.placeholders_in(body)
-        table = {region: {name: uri for name, uri in uris.items() if name in used} for region, uris in table.items()}
-        placeholders &= used
-
-        region = Stack.of(self).region
-        self.image_mapping = None
-        if Token.is_unresolved(region):
-            self.image_mapping = CfnMapping(self, "ImageMapping", mapping=table, lazy=True)
-            image_values = {name: self.image_mapping.find_in_map(region, name) for name in sorted(placeholders)}
-        else:
-            if region not in table:
-                raise ValueError(f"region {region!r} has no container images; supported: {sorted(table)}")
-            image_values = dict(table[region])
-
         self.code_deployment = encrypted_upload(
             self, "StepCode", s3deploy.Source.asset(str(PIPELINE_CODE_DIR), exclude=CODE_EXCLUDES), bucket,
             CODE_KEY_PREFIX, kms_key)
@@ -208,12 +217,8 @@ class ExperimentPipeline(Construct):
             "PipelineName": pipeline_name,
             "MlflowAppArn": mlflow_app_arn,
             "CodeCommit": pipeline_code_commit(),
-            **image_values,
         }
-        missing = used - set(variables)
-        if missing:
-            raise ValueError(f"no value for pipeline placeholders {sorted(missing)}")
-        variables = {name: value for name, value in variables.items() if name in used}
+        resolved, self.image_mapping = resolve_definition(self, body, variables, region_images)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
@@ -223,7 +228,7 @@ class ExperimentPipeline(Construct):
                 f"evaluation ({spec.quality_metric}), bias and explanations, registration"
             ),
             role_arn=execution_role.role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Fn.sub(body, variables)},
+            pipeline_definition={"PipelineDefinitionBody": resolved},
         )
         self.pipeline.node.add_dependency(self.code_deployment)
         self.pipeline.node.add_dependency(self.wheelhouse_deployment)

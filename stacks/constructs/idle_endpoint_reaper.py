@@ -23,7 +23,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from lambdas.common import tags
+from lambdas.common import naming, tags
 from lambdas.idle_endpoint_reaper import restore_record
 from lambdas.idle_endpoint_reaper import settings as reaper_settings
 from stacks.config import ReaperSettings, Team
@@ -182,6 +182,13 @@ class IdleEndpointReaper(Construct):
                 sid="DeregisterEndpointAutoscaling",
                 actions=["application-autoscaling:DeregisterScalableTarget"],
                 resources=[self._arn("application-autoscaling", "scalable-target", "*")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DeleteMonitoringSchedulesOfDeletedEndpoints",
+                actions=["scheduler:DeleteSchedule"],
+                resources=[self._arn("scheduler", "schedule", f"{self.prefix}-*/{naming.MONITORING_SCHEDULE_NAME}")],
             )
         )
         fn.add_to_role_policy(

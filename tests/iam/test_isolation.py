@@ -3,7 +3,8 @@
 A generated platform of teams whose names share prefixes (``fraud``, ``fraudx``, ``f0``) is synthesized
 once and resolved for one account. For every ordered pair of teams (A, B), every IAM role of A's stack,
 every resource of B (its bucket and objects, registry group and versions, endpoint, endpoint config,
-model, pipeline and executions, jobs named with its prefix, jobs and models SageMaker Pipelines names
+model, pipeline and executions, its endpoint monitoring pipeline, schedule group and schedule, jobs named
+with its prefix, jobs and models SageMaker Pipelines names
 ``pipelines-...`` but tags with B's team, Clarify shadow endpoints, Studio profiles, spaces and apps,
 experiments, its MLflow App, its topic, queues, alarms, functions, log groups and roles) and every action the Service
 Authorization Reference authorizes on that resource type is evaluated with B's tags as resource tags,
@@ -41,7 +42,10 @@ CONFIG = {
             "name": name,
             "cost_center": f"CC-{i}",
             "users": ["alice", "bob"],
-            "use_cases": [{"name": "detect"}, {"name": "score-v2"}],
+            "use_cases": [
+                {"name": "detect", "endpoint": {"data_capture": {"enabled": True}, "monitoring": {"enabled": True}}},
+                {"name": "score-v2"},
+            ],
         }
         for i, name in enumerate(TEAMS)
     ],
@@ -98,6 +102,17 @@ def targets_of(world: World, team: str) -> list[Target]:
             Target(f"{sm}:pipeline/{group}", team_tags),
             Target(f"{sm}:pipeline/{group}/execution/abc123def456", team_tags),
         ]
+    monitored = naming.monitoring_pipeline_name(PREFIX, team, "detect")
+    group = naming.monitoring_schedule_group(PREFIX, team, "detect")
+    scheduler = f"arn:aws:scheduler:{REGION}:{ACCOUNT}"
+    found += [
+        Target(f"{sm}:pipeline/{monitored}", team_tags),
+        Target(f"{sm}:pipeline/{monitored}/execution/abc123def456", team_tags),
+        Target(f"{scheduler}:schedule-group/{group}", team_tags),
+        Target(f"{scheduler}:schedule/{group}/{naming.MONITORING_SCHEDULE_NAME}", ()),
+        Target(f"{sm}:processing-job/pipelines-abc123def456-MonitorEndpoint-x1y2z3", team_tags,
+               named_by_sagemaker=True),
+    ]
     for kind in ("training-job", "processing-job", "transform-job", "automl-job", "hyper-parameter-tuning-job"):
         found.append(Target(f"{sm}:{kind}/{own}manual-1", team_tags))
         found.append(Target(f"{sm}:{kind}/pipelines-abc123def456-Step-x1y2z3", team_tags, named_by_sagemaker=True))
@@ -289,3 +304,17 @@ def test_bucket_policy_names_exactly_the_teams_roles_its_upload_and_break_glass(
         ("ExecutionRole", "ModelExecutionRole", "MlflowAppRole", "CustomCDKBucketDeployment"))}
     assert allowed == {world.role_arn(stack, r) for r in names} | {BREAK_GLASS}
     assert len(names) == 4
+
+
+@pytest.mark.parametrize("owner,other", list(itertools.permutations(TEAMS, 2)))
+def test_a_team_publishes_monitoring_metrics_only_to_its_own_namespace(world, owner, other):
+    """PutMetricData names no resource; the namespace condition is what keeps a team from writing another
+    team's drift and quality metrics (and so from firing or silencing its alarms)."""
+    identity = world.role_statements(stack_of(owner), _execution_role(world, owner))
+
+    def publish(team: str) -> Request:
+        return Request("cloudwatch:PutMetricData", "*",
+                       {"cloudwatch:namespace": naming.monitoring_namespace(PREFIX, team)})
+
+    assert evaluate_access(identity, [], publish(owner)).allowed
+    assert not evaluate_access(identity, [], publish(other)).allowed

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from lambdas.common.naming import MONITORING_PIPELINE_SUFFIX
 from pipeline_code.definition import all_steps
 from stacks.config import load_config
 from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG
@@ -51,7 +52,7 @@ def assert_all_allowed(world: World, needs: list[pn.Need], what: str, **kwargs) 
 
 
 def execution_role(world: World, stack: str) -> str:
-    (pipeline, *_) = pn.pipelines_of(world, stack)
+    (pipeline, *_) = pn.pipelines_of(world, stack, "experiment")
     return pipeline.role_arn
 
 
@@ -111,7 +112,7 @@ def _by_action(needs: list[pn.Need]) -> dict[str, list[pn.Need]]:
 def test_derivation_covers_each_step_type_with_the_steps_tags(world):
     stack = TEAM_STACKS[0]
     team = EXAMPLE.teams[0].name
-    (pipeline,) = pn.pipelines_of(world, stack)
+    (pipeline,) = pn.pipelines_of(world, stack, "experiment")
     needs = pn.pipeline_needs(world, stack, pipeline.logical_id)
     actions = _by_action(needs)
     for action in ("sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
@@ -158,7 +159,7 @@ def test_clarify_shadow_endpoint_is_named_by_the_clarify_config_step(edge_world)
     """The edge config takes the ``explainability: clarify`` option: its Clarify jobs deploy shadow endpoints."""
     world = edge_world
     stack = next(s for s in world.templates if s.endswith("-team-alpha"))
-    pipeline = pn.pipelines_of(world, stack)[0]
+    pipeline = pn.pipelines_of(world, stack, "experiment")[0]
     needs = pn.pipeline_needs(world, stack, pipeline.logical_id)
     actions = _by_action(needs)
     for action in ("sagemaker:CreateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpointConfig"):
@@ -238,7 +239,8 @@ def test_experiment_tracking_needs_trials_that_sagemaker_names(example):
     team's prefix, which the team role's prefix-scoped grants do not cover."""
     stack = TEAM_STACKS[0]
     templates = copy.deepcopy(example.templates)
-    (logical_id,) = [k for k, r in templates[stack]["Resources"].items() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    (logical_id,) = [k for k, r in templates[stack]["Resources"].items() if r["Type"] == "AWS::SageMaker::Pipeline"
+                     and not r["Properties"]["PipelineName"].endswith(MONITORING_PIPELINE_SUFFIX)]
     body = templates[stack]["Resources"][logical_id]["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
     text, variables = body["Fn::Sub"]
     definition = json.loads(text)

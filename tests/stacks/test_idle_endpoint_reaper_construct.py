@@ -45,6 +45,7 @@ ALLOWED_ACTIONS = READ_ONLY_ACTIONS | {
     "logs:PutLogEvents",
     "sagemaker:DeleteEndpoint",
     "application-autoscaling:DeregisterScalableTarget",
+    "scheduler:DeleteSchedule",
     "ssm:PutParameter",
     "ssm:AddTagsToResource",
     "sns:Publish",
@@ -254,6 +255,9 @@ def test_writes_are_scoped_to_restore_records_and_scalable_targets(synthesized):
     assert _arn_text(by_action["ssm:PutParameter"]["Resource"]).endswith(":parameter/mlops/reaped-endpoints/mlp-*")
     assert _arn_text(by_action["application-autoscaling:DeregisterScalableTarget"]["Resource"]) == (
         "arn:${AWS::Partition}:application-autoscaling:${AWS::Region}:${AWS::AccountId}:scalable-target/*"
+    )
+    assert _arn_text(by_action["scheduler:DeleteSchedule"]["Resource"]) == (
+        "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/mlp-*/drift-monitor"
     )
 
 

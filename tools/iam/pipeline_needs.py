@@ -70,6 +70,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdas.common.naming import MONITORING_PIPELINE_SUFFIX
 from pipeline_code.definition import all_steps, gets
 from tools.iam.evaluate import Decision, Request, evaluate, evaluate_access
 from tools.iam.reference import action_facts
@@ -315,9 +316,15 @@ def resolved_pipeline(world: World, stack: str, logical_id: str) -> Pipeline:
                     str(world.resolve(stack, res.properties["RoleArn"])), definition)
 
 
-def pipelines_of(world: World, stack: str) -> list[Pipeline]:
-    return [resolved_pipeline(world, res.stack, res.logical_id)
-            for res in world.resources("AWS::SageMaker::Pipeline") if res.stack == stack]
+def pipelines_of(world: World, stack: str, kind: str = "all") -> list[Pipeline]:
+    """The stack's pipelines: ``all``, ``experiment`` or ``monitoring`` (named ``<group>--monitor``)."""
+    if kind not in ("all", "experiment", "monitoring"):
+        raise ValueError(f"kind {kind!r} is not one of all, experiment, monitoring")
+    found = [resolved_pipeline(world, res.stack, res.logical_id)
+             for res in world.resources("AWS::SageMaker::Pipeline") if res.stack == stack]
+    if kind == "all":
+        return found
+    return [p for p in found if p.name.endswith(MONITORING_PIPELINE_SUFFIX) == (kind == "monitoring")]
 
 
 class _AnyKey(dict):
@@ -637,7 +644,36 @@ def _processing(run: _Run, step: str) -> list[tuple[str, str]]:
     if IMAGE_URI.match(image) and IMAGE_URI.match(image).group(3) == CLARIFY_REPOSITORY:
         _clarify_shadow_endpoint(run, step, name, role)
     _experiment_recording(run, step, name, role, args)
+    _endpoint_monitoring(run, step, name, role, args)
     return [(name, "processing-job")]
+
+
+MONITOR_MODULE = "pipeline_code.monitor"
+
+
+def _endpoint_monitoring(run: _Run, step: str, job: str, role: str, args: dict) -> None:
+    """``pipeline_code.monitor`` reads the baseline (and its reference rows beside it), the hour folders of data
+    capture and ground truth (``s3:ListBucket`` on each folder's prefix) and publishes to its metric namespace."""
+    arguments = [_text(a) for a in args["AppSpecification"].get("ContainerArguments") or []]
+    if MONITOR_MODULE not in arguments:
+        return
+    c = run.c
+    options = dict(zip(arguments[::2], arguments[1::2]))
+    options.update(dict(zip(arguments[1::2], arguments[2::2])))
+    where = f"{step} (Processing job {job})"
+    baseline = options["--baseline-uri"]
+    if not baseline.startswith("s3://"):  # the schedule sets it: a baseline the experiment pipeline registered
+        bucket, _ = split_s3_uri(options["--capture-uri"])
+        baseline = f"s3://{bucket}/pipeline/runs/{EXECUTION_ID}/automl/drift-baseline/baseline.json"
+    folder = baseline.rsplit("/", 1)[0]
+    for name in (baseline.rsplit("/", 1)[1], "reference.csv"):
+        c.s3_read(role, f"{folder}/{name}", f"{where}: reads the version's baseline {folder}/{name}", prefix=False)
+    for option, what in (("--capture-uri", "data capture"), ("--ground-truth-uri", "ground truth")):
+        uri = options[option].rstrip("/") + "/2026/12/04/10/"
+        c.s3_read(role, uri, f"{where}: reads one hour folder of the window's {what} ({uri})", prefix=True)
+    namespace = options["--metric-namespace"]
+    c.add(role, "cloudwatch:PutMetricData", "*", f"{where}: publishes drift and quality to {namespace}",
+          {"cloudwatch:namespace": namespace})
 
 
 RECORD_RUN_MODULE = "pipeline_code.record_run"

@@ -139,6 +139,16 @@ VARIABLE_SOURCES: dict[tuple[str, str], Callable[[dict[str, Any], "_Call"], str 
     ),
     ("iam:*", "RoleNameWithPath"): _first("RoleName"),
     ("application-autoscaling:*", "ResourceId"): _scalable_target_id,
+    # EventBridge Scheduler names a schedule by Name within GroupName (the API's parameters).
+    ("scheduler:*", "ScheduleName"): _first("Name"),
+}
+
+# Role ARNs a call passes to a service inside a structure, not as a top-level ``...RoleArn`` parameter:
+# (prefix, operation) -> the path to the role. EventBridge Scheduler user guide (set up the execution role):
+# whoever creates or updates a schedule needs iam:PassRole on the target's role.
+NESTED_ROLE_PARAMETERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("scheduler", "CreateSchedule"): ("Target", "RoleArn"),
+    ("scheduler", "UpdateSchedule"): ("Target", "RoleArn"),
 }
 
 # Operations that hand a KMS key to the service for the resources it creates for the caller:
@@ -517,6 +527,14 @@ def _pass_role_requests(call: _Call, facts: ActionFacts) -> list[IamRequest]:
         return []
     service = PASSED_TO_SERVICE.get(call.prefix, f"{call.prefix}.amazonaws.com")
     requests = []
+    nested = NESTED_ROLE_PARAMETERS.get((call.prefix, call.operation))
+    if nested is not None:
+        value: Any = call.params
+        for part in nested:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            requests.append(IamRequest("iam:PassRole", value, {"iam:PassedToService": service},
+                                       reason=f"{call.operation} passes {'.'.join(nested)} to {service}"))
     for name, value in sorted(call.params.items()):
         if name.lower().endswith("rolearn") and isinstance(value, str) and re.match(r"arn:[^:]+:iam::\d*:role/", value):
             requests.append(
