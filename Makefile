@@ -12,7 +12,7 @@ CDK := npx --no-install cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: wheelhouse install synth test deploy diff bench schema quotas local-run constraints constraints-scan clean mutation
+.PHONY: wheelhouse install synth test deploy diff bench schema quotas local-run local-monitor constraints constraints-scan clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@echo "Installing the Python dependencies into $(VENV)/ (first run only; takes a few minutes)"
@@ -69,6 +69,11 @@ quotas: install
 USE_CASE ?= fraud-detection
 local-run: install
 	$(PY) -m tools.local_run --config $(CONFIG) --use-case $(USE_CASE) --out out/local-run/$(USE_CASE)
+
+SHIFT ?=
+local-monitor: install
+	$(PY) -m tools.local_monitor --config $(CONFIG) --use-case $(USE_CASE) --run-dir out/local-run/$(USE_CASE) \
+		--out out/local-monitor/$(USE_CASE) $(if $(SHIFT),--shift $(SHIFT))
 
 schema: install
 	$(PY) -m tools.export_schema

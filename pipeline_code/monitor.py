@@ -91,7 +91,8 @@ def window_quality(document: dict, window: capture.Window, labels: dict) -> dict
                             float(document.get("threshold", 0.5)), problem)
     section = report[METRICS_SECTION[problem.problem_type]]
     metrics = {name: float(entry["value"]) for name, entry in sorted(section.items())
-               if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float))}
+               if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float))
+               and not name.endswith("_best_constant_classifier")}
     return {"rows": len(found), "metrics": metrics,
             "baseline": {name: document["test_metrics"].get(name) for name in metrics}}
 

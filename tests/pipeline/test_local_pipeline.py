@@ -461,3 +461,54 @@ def test_each_execution_is_one_mlflow_run_with_its_metrics_and_registered_versio
     assert run.data.tags["mlops.model_package_arn"].endswith(f"/{example_config.prefix}-{team.name}-{use_case.name}/1")
     assert run.data.params["training_path"] == RUNS[run_name][1].get("TrainingPath", "AutoML")
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"evaluation.json", "analysis.json"}
+
+
+# --- the deployed monitoring pipeline on windows made from the fraud run ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitored_windows(local_runs, example, example_config, tmp_path_factory) -> dict:
+    """Window name -> MonitorRun: the fraud run's test rows as served, as they are and with amount tripled."""
+    from lambdas.common import naming
+    from tools import local_monitor
+
+    _, out, _ = local_runs["fraud-detection"]
+    team, use_case = local_run.find_use_case(example_config, "fraud-detection")
+    text, bucket, endpoint = local_monitor.deployed_monitoring_definition(
+        example.templates, example_config, team, use_case, example_config.region or REGION)
+    namespace = naming.monitoring_namespace(example_config.prefix, team.name)
+
+    def one(name: str, shift: dict | None):
+        capture, truth = local_monitor.window_from_run(out, shift)
+        return name, local_monitor.monitor_window(text, bucket, endpoint, out / "reports" / "drift-baseline",
+                                                  capture, truth, tmp_path_factory.mktemp(f"monitor-{name}"),
+                                                  namespace)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, ("clean", "shifted"), (None, {"amount": 3.0})))
+
+
+def test_the_monitoring_job_flags_the_shifted_window_and_only_it(monitored_windows, local_runs):
+    clean, shifted = monitored_windows["clean"], monitored_windows["shifted"]
+    for run in (clean, shifted):
+        assert run.result.status == "Succeeded", run.result.summary()
+        assert run.report["status"] == "ok" and run.report["rows"] == run.report["requests"] > 100
+    assert [c["column"] for c in clean.report["drift"]["columns"] if c["drifted"]] == []
+    assert [c["column"] for c in shifted.report["drift"]["columns"] if c["drifted"]] == ["amount"]
+    assert clean.report["drift"]["drifted_share"] == 0.0
+    # The served answers are the batch predictions the pipeline evaluated: the window's quality is the test's.
+    result, _, _ = local_runs["fraud-detection"]
+    for run in (clean, shifted):
+        assert run.report["quality"]["metrics"]["auc"] == pytest.approx(result.metrics["auc"], rel=1e-12)
+
+
+def test_the_monitoring_job_publishes_what_the_alarms_watch(monitored_windows, example_config):
+    from lambdas.common import naming
+
+    endpoint = naming.endpoint_name(example_config.prefix, "fraud", "fraud-detection")
+    by_key = {(name, tuple(sorted(dims.items()))): value for name, dims, value in monitored_windows["shifted"].metrics}
+    assert by_key[("DriftedFeatureShare", (("EndpointName", endpoint),))] == pytest.approx(1 / 6)
+    assert by_key[("FeatureDrifted", (("EndpointName", endpoint), ("Feature", "amount"), ("ModelVersion", "1")))] == 1
+    assert ("Quality_auc", (("EndpointName", endpoint),)) in by_key
+    clean = {(name, tuple(sorted(dims.items()))): value for name, dims, value in monitored_windows["clean"].metrics}
+    assert clean[("DriftedFeatureShare", (("EndpointName", endpoint),))] == 0.0

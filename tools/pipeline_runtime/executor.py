@@ -110,7 +110,8 @@ class Execution:
         # What the AutoML and tuning jobs' List* calls would answer, for the recording step (MLOPS_LOCAL_JOBS_FILE).
         self.jobs_file = self.workdir / "jobs.json"
         self.jobs: dict = {}
-        self.environment = {"MLOPS_LOCAL_JOBS_FILE": str(self.jobs_file), **(environment or {})}
+        # A step's own AWS calls (the monitoring job reads data capture, publishes metrics) go to the local server.
+        self.environment = {"MLOPS_LOCAL_JOBS_FILE": str(self.jobs_file), **s3.aws_environment(), **(environment or {})}
 
     def run(self) -> RunResult:
         try:

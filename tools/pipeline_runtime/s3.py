@@ -53,6 +53,7 @@ class LocalS3:
     def __init__(self, bucket: str, region: str = "us-east-1", start_seconds: float = 30.0) -> None:
         self.bucket = bucket
         self.region = region
+        self.endpoint_url = ""
         self.start_seconds = start_seconds
         self._server = None
         self.client = None
@@ -63,8 +64,9 @@ class LocalS3:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        self.endpoint_url = f"http://127.0.0.1:{port}"
         self.client = boto3.client(
-            "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name=self.region,
+            "s3", endpoint_url=self.endpoint_url, region_name=self.region,
             aws_access_key_id="local", aws_secret_access_key="local",
             config=Config(retries={"max_attempts": 2}, connect_timeout=2),
         )
@@ -87,6 +89,11 @@ class LocalS3:
             except subprocess.TimeoutExpired:
                 self._server.kill()
             self._server = None
+
+    def aws_environment(self) -> dict:
+        """What a step's own AWS calls need to reach this server (moto serves S3, CloudWatch and the rest)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local", "AWS_DEFAULT_REGION": self.region}
 
     def put_text(self, key: str, text: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"))
