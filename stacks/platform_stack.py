@@ -13,6 +13,7 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.constructs.dashboards import PlatformDashboard
 from stacks.constructs.idle_endpoint_reaper import (
     IdleEndpointReaper,
     platform_alarm_name,
@@ -158,6 +159,11 @@ class PlatformStack(Stack):
             teams=config.teams,
             kms_key=self.key,
             alert_topic=self.alert_topic,
+        )
+
+        self.dashboard = PlatformDashboard(
+            self, "Dashboard", prefix=config.prefix, reaper_function=self.idle_endpoint_reaper.function,
+            reaper_alarm=self.idle_endpoint_reaper.failure_alarm, quota_function=self.instance_quotas.function,
         )
 
         CfnOutput(

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
+from stacks.constructs.dashboards import TeamDashboard
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
@@ -321,6 +322,12 @@ class TeamStack(Stack):
                 [group.name for group in self.monitoring.schedule_groups.values()],
                 [self.model_package_groups[name].model_package_group_name for name in monitored],
             )
+        self.dashboard = TeamDashboard(
+            self, "Dashboard", prefix=self.prefix, team=team, deploy_on_approval=self.deploy_on_approval,
+            monitoring=self.monitoring,
+            pipeline_names=sorted([p.pipeline.pipeline_name for p in self.pipelines.values()]
+                                  + [p.pipeline_name for p in self.monitoring.pipelines.values()]),
+        )
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
