@@ -82,6 +82,17 @@ _FUNCTIONS = [
         "and is listed among the errors of that run's summary on the platform topic",
     ),
     _Function(
+        "CostTracking/Function/Resource",
+        (PLATFORM,),
+        "Cost tracking",
+        "Cost Explorer, AWS Budgets (global APIs in us-east-1) and CloudWatch PutMetricData, none of which has an "
+        "endpoint in the isolated VPC",
+        None,  # scheduled by EventBridge, i.e. invoked asynchronously: it has a DLQ (the platform topic)
+        "runs every 6 hours for a few seconds; a reserved limit cannot be deployed in accounts whose Lambda "
+        "concurrency quota is the new-account 10 (Lambda keeps at least 10 unreserved); two overlapping runs "
+        "publish the same numbers",
+    ),
+    _Function(
         "InstanceQuotas/Handler/Resource",
         (PLATFORM,),
         "Instance-quota custom resource handler",

@@ -48,6 +48,9 @@ IDLE_MINUTES_MAX = 525_600
 # `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
 RESERVED_TEAM_NAMES = frozenset({"platform", "network"})
 
+REGIONS_WITHOUT_BUDGETS = ("eu-north-1",)
+"""Regions whose CloudFormation has no AWS::Budgets::Budget (cfn-lint's region schemas)."""
+
 # Rules about several fields at once: the loader checks them, the editor schema cannot say them.
 LOADER_ONLY_RULES = {
     "names_fit_after_prefixing": f"`<prefix>-<team>-<use case>` is at most {MAX_GROUP_NAME_LENGTH} characters "
@@ -64,6 +67,8 @@ LOADER_ONLY_RULES = {
     "endpoint_quota_covers_fleets": "an `endpoint` quota is at least twice the sum of the largest fleets of the "
     "use cases on its instance type (blue/green runs the old and the new fleet during an update)",
     "monitoring_needs_capture": "`endpoint.monitoring.enabled` needs `endpoint.data_capture.enabled`",
+    "budgets_in_region": "a team `budget` needs a `region` whose CloudFormation has AWS::Budgets::Budget "
+    "(not eu-north-1)",
     "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
     "problem_objective": "`problem.objective` is one of the `problem_type`'s objectives",
     "problem_quality_gate": "`problem.quality_gate.metric` is one of the `problem_type`'s metrics, and its "
@@ -1025,6 +1030,36 @@ class UseCase(Strict):
         )
 
 
+class Budget(Strict):
+    """A monthly AWS Budget on the team's cost (its cost-allocation tag), alerting the team topic."""
+
+    monthly_usd: StrictFloat = Field(gt=0, le=10_000_000, description="The monthly limit in USD.")
+    alert_thresholds_percent: list[Annotated[StrictInt, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [80, 100], min_length=1, max_length=5, json_schema_extra=_unique_items(),
+        description="Alert when actual cost reaches these percentages of the limit (at most 5, each 1-1000; the "
+        "team topic gets one notification per threshold and month).",
+    )
+    forecast_alert: StrictBool = Field(
+        True, description="Also alert when the month's forecast cost passes the limit.")
+
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        thresholds = [(i, v) for i, v in _items(data.get("alert_thresholds_percent"))
+                      if ok("alert_thresholds_percent", i)]
+        return _duplicates(thresholds, "alert_thresholds_percent", "alert threshold", UNIQUE_ITEMS_RULE)
+
+
+class CostAllocation(Strict):
+    """The team tag as a cost-allocation tag, which budgets and Cost Explorer filter by."""
+
+    activate_tag: StrictBool = Field(
+        True,
+        description="Activate `mlops:team` for cost allocation from this account (ce:UpdateCostAllocationTagsStatus, "
+        "retried daily until Cost Explorer knows the tag). Only the payer (management) account of an organization "
+        "may: in a member account set false and activate it there (docs/costs.md).",
+    )
+
+
 class Team(Strict):
     """One data-science team: its people, its use cases and where its alerts go."""
 
@@ -1039,6 +1074,7 @@ class Team(Strict):
     )
     alert_emails: list[Email] = Field(default_factory=list)
     reaper: ReaperOverride = ReaperOverride()
+    budget: Budget | None = Field(None, description="A monthly budget on the team's cost; unset: none.")
 
     @classmethod
     def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
@@ -1152,6 +1188,7 @@ class PlatformConfig(Strict):
     alert_emails: list[Email] = Field(default_factory=list, description="Receive platform-wide alerts.")
     quotas: list[QuotaRequest] = Field(default_factory=list)
     reaper: ReaperSettings = ReaperSettings()
+    cost_allocation: CostAllocation = CostAllocation()
     explainability: Literal["open", "clarify"] = Field(
         "open",
         description="Bias metrics and SHAP: `open` computes them in the team's own processing steps with smclarify "
@@ -1241,6 +1278,15 @@ class PlatformConfig(Strict):
         ]
         problems += _duplicates(quotas, "quotas", "quota (instance_type, usage)", "unique_quotas")
         problems += _endpoint_quota_problems(data, ok)
+        region = data.get("region")
+        if region in REGIONS_WITHOUT_BUDGETS and ok("region"):
+            problems += [
+                Problem(("teams", ti, "budget"), "budget",
+                        f"team {team.get('name')!r} has a budget, but CloudFormation has no AWS::Budgets::Budget in "
+                        f"region {region!r}: deploy to another region or leave budget out", "budgets_in_region")
+                for ti, team in _items(data.get("teams"))
+                if isinstance(team, dict) and team.get("budget") is not None and ok("teams", ti, "budget")
+            ]
         arns = [(i, arn) for i, arn in _items(data.get("break_glass_role_arns")) if ok("break_glass_role_arns", i)]
         problems += _duplicates(arns, "break_glass_role_arns", "break-glass role ARN", UNIQUE_ITEMS_RULE)
         return problems

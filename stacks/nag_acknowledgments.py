@@ -331,8 +331,21 @@ def mlflow_default_domain_acknowledgments(construct) -> list[Acknowledgment]:
     return _provider_invoke(stack, f"{here}/ProviderOnEventRole/DefaultPolicy/Resource", [construct.on_event_function])
 
 
+def cost_tracking_acknowledgments(construct) -> list[Acknowledgment]:
+    if construct.function is None:
+        return []
+    stack = cdk.Stack.of(construct)
+    policy = _relative_path(stack, construct.function.role.node.find_child("DefaultPolicy").node.default_child)
+    return [
+        Acknowledgment(policy, f"{IAM5}[Resource::*]",
+                       "ce:ListCostAllocationTags and ce:UpdateCostAllocationTagsStatus have no resource-level "
+                       "permissions; cloudwatch:PutMetricData is limited to the platform's cost namespace."),
+    ]
+
+
 def construct_acknowledgments(construct: IConstruct) -> list[Acknowledgment]:
     """The findings a platform construct keeps, with paths relative to its stack."""
+    from stacks.constructs.cost_tracking import CostTracking
     from stacks.constructs.deploy_on_approval import DeployOnApproval
     from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
     from stacks.constructs.instance_quotas import InstanceQuotaRequests
@@ -345,6 +358,7 @@ def construct_acknowledgments(construct: IConstruct) -> list[Acknowledgment]:
         IdleEndpointReaper: idle_endpoint_reaper_acknowledgments,
         InstanceQuotaRequests: instance_quota_acknowledgments,
         StudioTeardown: studio_teardown_acknowledgments,
+        CostTracking: cost_tracking_acknowledgments,
     }
     for kind, builder in builders.items():
         if isinstance(construct, kind):
@@ -369,6 +383,7 @@ def acknowledgments_for(stack: cdk.Stack) -> list[Acknowledgment]:
             + studio_teardown_acknowledgments(stack.studio_teardown)
             + instance_quota_acknowledgments(stack.instance_quotas)
             + idle_endpoint_reaper_acknowledgments(stack.idle_endpoint_reaper)
+            + cost_tracking_acknowledgments(stack.cost_tracking)
         )
     if isinstance(stack, TeamStack):
         entries = team_acknowledgments(stack) + deploy_on_approval_acknowledgments(stack.deploy_on_approval)

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.constructs.cost_tracking import CostTracking
 from stacks.constructs.dashboards import PlatformDashboard
 from stacks.constructs.idle_endpoint_reaper import (
     IdleEndpointReaper,
@@ -27,7 +28,7 @@ from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.network_stack import NetworkRefs
 
 # Services that publish to or read from the platform's encrypted topics and queues.
-KEY_USER_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
+KEY_USER_SERVICES = ("budgets.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
 
 
 def domain_id_export_name(prefix: str) -> str:
@@ -161,9 +162,12 @@ class PlatformStack(Stack):
             alert_topic=self.alert_topic,
         )
 
+        self.cost_tracking = CostTracking(self, "CostTracking", config=config, kms_key=self.key,
+                                          alert_topic=self.alert_topic)
         self.dashboard = PlatformDashboard(
             self, "Dashboard", prefix=config.prefix, reaper_function=self.idle_endpoint_reaper.function,
             reaper_alarm=self.idle_endpoint_reaper.failure_alarm, quota_function=self.instance_quotas.function,
+            cost_tracking=self.cost_tracking,
         )
 
         CfnOutput(

@@ -53,6 +53,7 @@ LOADER_ONLY = {
     "autoscaling_limits",  # min, initial, max and floors against each other; floor names unique
     "endpoint_quota_covers_fleets",  # a quota against the sum of the use cases' largest fleets
     "monitoring_needs_capture",  # monitoring against data capture
+    "budgets_in_region",  # a team's budget against the platform's region
     "split_fractions",  # a sum of three fields
     "problem_objective",  # allowed objectives depend on problem_type (the schema knows the union of them)
     "problem_quality_gate",  # allowed metrics depend on problem_type, the threshold's range on the metric
@@ -220,6 +221,16 @@ SINGLE_FIELD = [
     Mistake("teams.0.alert_emails.0", "fraud-ml"),
     Mistake("teams.0.favourite_colour", "blue", shown="unknown key"),
     Mistake("teams.0.reaper.exempt", "yes"),
+    Mistake("teams.0.budget", 2500, shown="2500"),
+    Mistake("teams.0.budget.monthly_usd", 0, shown="0"),
+    Mistake("teams.0.budget.monthly_usd", DELETE),
+    Mistake("teams.0.budget.alert_thresholds_percent", [], shown="at least 1 item"),
+    Mistake("teams.0.budget.alert_thresholds_percent.1", 1001, shown="1001"),
+    Mistake("teams.0.budget.alert_thresholds_percent", [80, 80], where="teams[0].budget.alert_thresholds_percent",
+            shown="duplicate alert threshold 80"),
+    Mistake("teams.0.budget.forecast_alert", "yes"),
+    Mistake("cost_allocation", "on"),
+    Mistake("cost_allocation.activate_tag", "no"),
     Mistake("teams.2.reaper.grace_period_hours", 721, shown="721"),
     Mistake("teams.2.reaper.idle_window_hours", 0, shown="0"),
     Mistake("teams.2.reaper.dry_run", "no"),
@@ -336,6 +347,8 @@ SEVERAL_FIELDS = [
              shown="less than the 12 instances"), "endpoint_quota_covers_fleets"),
     (Mistake(f"{E0}.data_capture.enabled", False, where=f"{E0}.monitoring.enabled",
              shown="needs data_capture.enabled true"), "monitoring_needs_capture"),
+    (Mistake("region", "eu-north-1", where="teams[0].budget", shown="no AWS::Budgets::Budget in region 'eu-north-1'"),
+     "budgets_in_region"),
     (Mistake(f"{P2}.split.train_fraction", 0.8, where="teams[2].use_cases[0].problem.split", shown="is 1.1"),
      "split_fractions"),
     (Mistake(f"{P2}.objective", "AUC"), "problem_objective"),

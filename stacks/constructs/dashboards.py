@@ -14,6 +14,7 @@ from constructs import Construct
 
 from lambdas.common import naming
 from stacks.config import Team, UseCase
+from stacks.constructs.cost_tracking import CostTracking
 from stacks.constructs.deploy_on_approval import VARIANT_NAME, DeployOnApproval
 from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 
@@ -154,10 +155,12 @@ class TeamDashboard(Construct):
 
 
 class PlatformDashboard(Construct):
-    """``<prefix>-platform``: the reaper's decisions, deletions and failed runs; the instance quota requests."""
+    """``<prefix>-platform``: the reaper's decisions, deletions and failed runs; each team's cost this month
+    against its budget; the instance quota requests."""
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, reaper_function: lambda_.Function,
-                 reaper_alarm: cloudwatch.IAlarm, quota_function: lambda_.Function | None) -> None:
+                 reaper_alarm: cloudwatch.IAlarm, quota_function: lambda_.Function | None,
+                 cost_tracking: CostTracking | None = None) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=platform_dashboard_name(prefix),
                                               default_interval=Duration.days(7))
@@ -177,6 +180,17 @@ class PlatformDashboard(Construct):
                                    left=[reaper_function.metric_invocations(statistic="Sum", period=DAY),
                                          reaper_function.metric_errors(statistic="Sum", period=DAY)]),
         )
+        if cost_tracking is not None and cost_tracking.budgets:
+            self.dashboard.add_widgets(*[
+                cloudwatch.GraphWidget(
+                    title=f"{team}: cost this month (USD)", width=WIDTH, height=HEIGHT,
+                    left=[cloudwatch.Metric(namespace=cost_tracking.namespace, metric_name=name, statistic="Maximum",
+                                            period=Duration.hours(6), dimensions_map={"Team": team}, label=label)
+                          for name, label in (("MonthToDateCost", "month to date"), ("ForecastedCost", "forecast"))],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=cost_tracking.limits[team],
+                                                                      label="monthly budget")])
+                for team in sorted(cost_tracking.budgets)
+            ])
         if quota_function is not None:
             self.dashboard.add_widgets(cloudwatch.LogQueryWidget(
                 title="instance quota requests and their status", width=4 * WIDTH, height=HEIGHT,

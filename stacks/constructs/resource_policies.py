@@ -60,3 +60,25 @@ def allow_alarms_to_publish(topic: sns.ITopic, sid: str, alarm_name_pattern: str
             },
         )
     )
+
+
+def allow_budget_to_publish(topic: sns.ITopic, sid: str, budget_name: str) -> None:
+    """Let AWS Budgets publish the notifications of budget `budget_name` of this account to `topic`."""
+    stack = Stack.of(topic)
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {"aws:SourceArn": budget_arn(stack, budget_name)},
+            },
+        )
+    )
+
+
+def budget_arn(stack: Stack, budget_name: str) -> str:
+    """Budgets are global: their ARN has no region."""
+    return f"arn:{stack.partition}:budgets::{stack.account}:budget/{budget_name}"

@@ -88,6 +88,7 @@ FUNCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "endpoint_verifier": {"handler": ("mlp-team-fraud/DeployOnApproval/VerifierFunction",)},
     "idle_endpoint_reaper": {"handler": ("mlp-platform/IdleEndpointReaper/Function",)},
     "instance_quotas": {"handler": ("mlp-platform/InstanceQuotas/Handler",)},
+    "cost_tracking": {"handler": ("mlp-platform/CostTracking/Function",)},
     "mlflow_default_domain": {"handler": ("mlp-team-fraud/MlflowDefaultDomain/OnEvent",)},
     # The same code serves the team scope (team stack) and the domain scope (platform stack); which one
     # a test plays is not known here, so a call passes when either scope's function may make it.

@@ -68,6 +68,13 @@ ACTION_NAMES: dict[tuple[str, str], str] = {
     ("lambda", "Invoke"): "InvokeFunction",  # reference: lambda:InvokeFunction documents API_Invoke
 }
 
+# (IAM prefix, operation) -> (IAM action, words of the reference's description of that action), for services whose
+# reference links no per-operation API page (AWS Budgets links only its list of operations): the description must
+# contain the words, so the entry is still proven by the reference.
+DESCRIBED_ACTION_NAMES: dict[tuple[str, str], tuple[str, str]] = {
+    ("budgets", "DescribeBudget"): ("ViewBudget", "view budgets and budget details"),
+}
+
 # Actions whose resource types the reference lists as optional only, but which the service authorizes
 # on the resource the request names (so a policy may scope them to it): action -> how to read that
 # resource's ARN from the parameters (None: the request names no resource, IAM authorizes it on *).
@@ -307,7 +314,8 @@ def iam_action(service_model_or_name: Any, operation_name: str) -> str:
     """``<prefix>:<Action>`` of an API operation, as the reference spells it; MappingError when it has none."""
     model = _model(service_model_or_name)
     prefix = iam_prefix(model)
-    name = ACTION_NAMES.get((prefix, operation_name), operation_name)
+    described = DESCRIBED_ACTION_NAMES.get((prefix, operation_name))
+    name = described[0] if described else ACTION_NAMES.get((prefix, operation_name), operation_name)
     try:
         facts = action_facts(f"{prefix}:{name}")
     except UnknownAction as error:
@@ -315,8 +323,13 @@ def iam_action(service_model_or_name: Any, operation_name: str) -> str:
             f"{model.service_name}.{operation_name}: no IAM action {prefix}:{name} in the Service Authorization "
             "Reference; if the action has another name, add it to ACTION_NAMES (proven by the reference)"
         ) from error
-    if name != operation_name:
-        link = _service(prefix)["privileges"][facts.action.split(":", 1)[1]].get("api_documentation_link", "")
+    privilege = _service(prefix)["privileges"][facts.action.split(":", 1)[1]]
+    if described:
+        if described[1] not in privilege.get("description", ""):
+            raise MappingError(f"DESCRIBED_ACTION_NAMES maps {prefix} {operation_name} to {facts.action}, but the "
+                               f"reference describes it as {privilege.get('description')!r}")
+    elif name != operation_name:
+        link = privilege.get("api_documentation_link", "")
         if not link.endswith(f"API_{operation_name}.html"):
             raise MappingError(
                 f"ACTION_NAMES maps {prefix} {operation_name} to {facts.action}, but the reference documents "
