@@ -246,8 +246,12 @@ def idle_endpoint_reaper_acknowledgments(construct) -> list[Acknowledgment]:
     parameters = restore_record.PARAMETER_PATH.strip("/")
     return [
         Acknowledgment(policy, f"{IAM5}[Resource::*]",
-                       "Only sagemaker:Search, sagemaker:ListEndpoints, cloudwatch:GetMetricData and "
-                       "application-autoscaling:DescribeScalableTargets, which have no resource-level permissions."),
+                       "Only sagemaker:Search, sagemaker:ListEndpoints, cloudwatch:GetMetricData, "
+                       "application-autoscaling:DescribeScalableTargets and pricing:GetProducts, which have no "
+                       "resource-level permissions."),
+        Acknowledgment(policy, f"{IAM5}[Resource::{_sagemaker_arn(stack)}:endpoint-config/{construct.prefix}-*]",
+                       "DescribeEndpointConfig of idle endpoints' configs (their instance types, for the cost "
+                       "estimate); configs are named at run time."),
         Acknowledgment(policy, f"{IAM5}[Resource::{_sagemaker_arn(stack)}:endpoint/{construct.prefix}-*]",
                        "Endpoints are created at run time; DeleteEndpoint also requires the platform's managed-by "
                        "and platform tags on the endpoint."),

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from idle_endpoint_reaper import report, settings
+from idle_endpoint_reaper import pricing, report, settings
 from idle_endpoint_reaper.reaper import Clients, reap
 
 logger = logging.getLogger()
@@ -36,6 +36,8 @@ def build_clients() -> Clients:
         autoscaling=boto3.client("application-autoscaling", config=CLIENT_CONFIG),
         ssm=boto3.client("ssm", config=CLIENT_CONFIG),
         scheduler=boto3.client("scheduler", config=CLIENT_CONFIG),
+        pricing=boto3.client("pricing", region_name=pricing.PRICING_REGION, config=CLIENT_CONFIG),
+        region=boto3.session.Session().region_name or "",
     )
 
 

@@ -6,19 +6,23 @@ serverless, it is InService, its last create/update is older than the grace peri
 over the idle window is zero (Invocations over all variants; for asynchronous endpoints the processed
 invocations and the backlog). Idle endpoints are taken oldest-modified first, up to the per-run cap;
 in dry-run mode they are reported as "would be deleted" against a separate cap of the same size, so a
-dry run previews exactly what a real run would do.
+dry run previews exactly what a real run would do. Each deleted (or would-be-deleted) endpoint carries its
+estimated on-demand cost per hour (``pricing``), which the platform dashboard sums.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from idle_endpoint_reaper import activity, decisions, inventory, report, teardown
+from idle_endpoint_reaper import activity, decisions, inventory, pricing, report, teardown
 from idle_endpoint_reaper.settings import ReaperConfig, TeamPolicy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class Clients:
     autoscaling: Any
     ssm: Any
     scheduler: Any = None
+    pricing: Any = None
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,20 @@ def reap(clients: Clients, config: ReaperConfig, now: datetime, *, force_dry_run
     return run
 
 
+def _priced(clients: Clients, book: pricing.PriceBook | None, outcome: report.Outcome) -> report.Outcome:
+    """``outcome`` with the endpoint's estimated hourly cost, when a price list client is there to ask."""
+    if book is None:
+        return outcome
+    cost, why = pricing.endpoint_hourly_cost(clients.sagemaker, book, outcome.endpoint)
+    if cost is None:
+        logger.warning("idle endpoint not priced", extra={"endpoint": outcome.endpoint, "reason": why})
+    return dataclasses.replace(outcome, hourly_cost_usd=cost)
+
+
 def _act_on_idle(
     clients: Clients, config: ReaperConfig, idle: list[_Idle], run: report.RunReport, now: datetime
 ) -> None:
+    book = pricing.PriceBook(clients.pricing, clients.region) if clients.pricing is not None else None
     idle.sort(key=lambda i: (i.endpoint.last_modified_time, i.endpoint.name))
     cap = config.max_deletions_per_run
     cap_reason = f"idle, but the deletion cap was reached (max {cap} per run)"
@@ -89,7 +106,8 @@ def _act_on_idle(
         if item.policy.dry_run:
             if previewed < cap:
                 previewed += 1
-                run.add(_outcome(item.endpoint, item.policy, report.WOULD_DELETE, item.reason))
+                run.add(_priced(clients, book, _outcome(item.endpoint, item.policy, report.WOULD_DELETE,
+                                                        item.reason)))
             else:
                 run.add(_outcome(item.endpoint, item.policy, report.KEPT, cap_reason))
         elif len(to_delete) < cap:
@@ -100,6 +118,9 @@ def _act_on_idle(
         return
 
     targets, target_errors = teardown.find_scalable_targets(clients.autoscaling, [i.endpoint for i in to_delete])
+    costs = {item.endpoint.name: _priced(clients, book, _outcome(item.endpoint, item.policy, report.DELETED,
+                                                                   item.reason)).hourly_cost_usd
+             for item in to_delete}
     for item in to_delete:
         endpoint = item.endpoint
         if endpoint.name in target_errors:
@@ -117,7 +138,8 @@ def _act_on_idle(
         if result.error is None:
             reason = item.reason + (f"; {result.schedule_error}" if result.schedule_error else "")
             outcome = _outcome(endpoint, item.policy, report.DELETED, reason, result.deregistered)
-            run.add(dataclasses.replace(outcome, monitoring_schedule_deleted=result.schedule_deleted))
+            run.add(dataclasses.replace(outcome, monitoring_schedule_deleted=result.schedule_deleted,
+                                        hourly_cost_usd=costs[endpoint.name]))
         else:
             run.add(_outcome(endpoint, item.policy, report.ERROR, result.error, result.deregistered))
 

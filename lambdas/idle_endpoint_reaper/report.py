@@ -36,6 +36,8 @@ class Outcome:
     endpoint_config: str | None = None
     deregistered_targets: tuple[str, ...] = ()
     monitoring_schedule_deleted: bool = False
+    hourly_cost_usd: float | None = None
+    """Estimated on-demand cost per hour of an idle endpoint (deleted or would be), when it could be priced."""
 
     def log(self) -> None:
         """One structured log line (the function logs JSON; these keys become fields)."""

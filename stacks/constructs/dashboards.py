@@ -28,6 +28,9 @@ DAY = Duration.days(1)
 DEPLOY_QUERY = ("fields @timestamp, endpoint, action, version, endpoint_status | filter ispresent(action) "
                 "| sort @timestamp desc | limit 20")
 REAPER_DECISIONS_QUERY = "filter ispresent(reaper.action) | stats count(*) as endpoints by reaper.action, reaper.team"
+REAPER_COST_QUERY = ("filter reaper.action = 'deleted' or reaper.action = 'would_delete' "
+                     "| stats sum(reaper.hourly_cost_usd) as usd_per_hour, count(*) as endpoints "
+                     "by reaper.team, reaper.action")
 REAPER_DELETIONS_QUERY = ("fields @timestamp, reaper.endpoint, reaper.team, reaper.reason "
                           "| filter reaper.action = 'deleted' or reaper.action = 'would_delete' "
                           "| sort @timestamp desc | limit 50")
@@ -175,6 +178,10 @@ class PlatformDashboard(Construct):
                                       view=cloudwatch.LogQueryVisualizationType.TABLE),
         )
         self.dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(title="estimated hourly cost (USD) of the idle endpoints the reaper found",
+                                      width=2 * WIDTH, height=HEIGHT, log_group_names=reaper_logs,
+                                      query_string=REAPER_COST_QUERY,
+                                      view=cloudwatch.LogQueryVisualizationType.TABLE),
             cloudwatch.AlarmWidget(title="reaper runs that failed", width=WIDTH, height=HEIGHT, alarm=reaper_alarm),
             cloudwatch.GraphWidget(title="reaper invocations and errors", width=WIDTH, height=HEIGHT,
                                    left=[reaper_function.metric_invocations(statistic="Sum", period=DAY),

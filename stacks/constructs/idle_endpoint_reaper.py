@@ -141,8 +141,16 @@ class IdleEndpointReaper(Construct):
                     "sagemaker:ListEndpoints",
                     "cloudwatch:GetMetricData",
                     "application-autoscaling:DescribeScalableTargets",
+                    "pricing:GetProducts",
                 ],
                 resources=["*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PriceIdleEndpoints",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                resources=[self.endpoint_arn_pattern, self._arn("sagemaker", "endpoint-config", f"{self.prefix}-*")],
             )
         )
         fn.add_to_role_policy(

@@ -169,12 +169,15 @@ def test_the_platform_dashboard_reads_the_reapers_and_the_quota_functions_logs(w
     reaper_logs = functions["idle_endpoint_reaper.handler.handler"]
     outcome_fields = set(asdict(report.Outcome("e", "t", report.DELETED, "idle", False)))
     for title in ("reaper decisions (endpoints per action and team)",
-                  "endpoints the reaper deleted (or would delete in a dry run)"):
+                  "endpoints the reaper deleted (or would delete in a dry run)",
+                  "estimated hourly cost (USD) of the idle endpoints the reaper found"):
         query = widgets[title]["properties"]["query"]
         assert query.startswith(f"SOURCE '{reaper_logs}' |")
         assert set(re.findall(r"reaper\.(\w+)", query)) <= outcome_fields
     assert f"'{report.DELETED}'" in widgets["endpoints the reaper deleted (or would delete in a dry run)"][
         "properties"]["query"]
+    cost_query = widgets["estimated hourly cost (USD) of the idle endpoints the reaper found"]["properties"]["query"]
+    assert "sum(reaper.hourly_cost_usd)" in cost_query and f"'{report.WOULD_DELETE}'" in cost_query
     (alarm,) = widgets["reaper runs that failed"]["properties"]["annotations"]["alarms"]
     assert alarm.endswith(":alarm:mlp-platform-reaper-run-failed")
     quota_query = widgets["instance quota requests and their status"]["properties"]["query"]

@@ -39,6 +39,9 @@ READ_ONLY_ACTIONS = {
     "sagemaker:ListEndpoints",
     "cloudwatch:GetMetricData",
     "application-autoscaling:DescribeScalableTargets",
+    "pricing:GetProducts",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
 }
 ALLOWED_ACTIONS = READ_ONLY_ACTIONS | {
     "logs:CreateLogStream",
