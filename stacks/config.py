@@ -1054,7 +1054,7 @@ class CostAllocation(Strict):
 
     activate_tag: StrictBool = Field(
         True,
-        description="Activate `mlops:team` for cost allocation from this account (ce:UpdateCostAllocationTagsStatus, "
+        description="Activate `mlops:team` and `mlops:platform` for cost allocation from this account (ce:UpdateCostAllocationTagsStatus, "
         "retried daily until Cost Explorer knows the tag). Only the payer (management) account of an organization "
         "may: in a member account set false and activate it there (docs/costs.md).",
     )
@@ -1189,6 +1189,9 @@ class PlatformConfig(Strict):
     quotas: list[QuotaRequest] = Field(default_factory=list)
     reaper: ReaperSettings = ReaperSettings()
     cost_allocation: CostAllocation = CostAllocation()
+    budget: Budget | None = Field(
+        None, description="A monthly budget on the whole platform's cost (tag `mlops:platform`), alerting the "
+        "platform topic; unset: none.")
     explainability: Literal["open", "clarify"] = Field(
         "open",
         description="Bias metrics and SHAP: `open` computes them in the team's own processing steps with smclarify "
@@ -1280,6 +1283,11 @@ class PlatformConfig(Strict):
         problems += _endpoint_quota_problems(data, ok)
         region = data.get("region")
         if region in REGIONS_WITHOUT_BUDGETS and ok("region"):
+            if data.get("budget") is not None and ok("budget"):
+                problems.append(Problem(
+                    ("budget",), "budget", f"the platform has a budget, but CloudFormation has no "
+                    f"AWS::Budgets::Budget in region {region!r}: deploy to another region or leave budget out",
+                    "budgets_in_region"))
             problems += [
                 Problem(("teams", ti, "budget"), "budget",
                         f"team {team.get('name')!r} has a budget, but CloudFormation has no AWS::Budgets::Budget in "

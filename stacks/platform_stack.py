@@ -13,6 +13,7 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.constructs.budgets import CostBudget, platform_budget_name
 from stacks.constructs.cost_tracking import CostTracking
 from stacks.constructs.dashboards import PlatformDashboard
 from stacks.constructs.idle_endpoint_reaper import (
@@ -162,6 +163,8 @@ class PlatformStack(Stack):
             alert_topic=self.alert_topic,
         )
 
+        self.budget = CostBudget(self, "Budget", name=platform_budget_name(config.prefix), tag_key=tags.PLATFORM,
+                                 tag_value=config.prefix, settings=config.budget, alert_topic=self.alert_topic)
         self.cost_tracking = CostTracking(self, "CostTracking", config=config, kms_key=self.key,
                                           alert_topic=self.alert_topic)
         self.dashboard = PlatformDashboard(

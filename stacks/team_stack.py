@@ -13,13 +13,13 @@ from constructs import Construct
 
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
+from stacks.constructs.budgets import CostBudget, team_budget_name
 from stacks.constructs.dashboards import TeamDashboard
 from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
 from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
-from stacks.constructs.team_budget import TeamBudget
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
 TEAM_NAMED_RESOURCE_TYPES = (
@@ -323,7 +323,8 @@ class TeamStack(Stack):
                 [group.name for group in self.monitoring.schedule_groups.values()],
                 [self.model_package_groups[name].model_package_group_name for name in monitored],
             )
-        self.budget = TeamBudget(self, "Budget", prefix=self.prefix, team=team, alert_topic=self.alert_topic)
+        self.budget = CostBudget(self, "Budget", name=team_budget_name(self.prefix, team.name), tag_key=tags.TEAM,
+                                 tag_value=team.name, settings=team.budget, alert_topic=self.alert_topic)
         self.dashboard = TeamDashboard(
             self, "Dashboard", prefix=self.prefix, team=team, deploy_on_approval=self.deploy_on_approval,
             monitoring=self.monitoring,

@@ -230,6 +230,8 @@ SINGLE_FIELD = [
             shown="duplicate alert threshold 80"),
     Mistake("teams.0.budget.forecast_alert", "yes"),
     Mistake("cost_allocation", "on"),
+    Mistake("budget.monthly_usd", -1, shown="-1"),
+    Mistake("budget", "10000"),
     Mistake("cost_allocation.activate_tag", "no"),
     Mistake("teams.2.reaper.grace_period_hours", 721, shown="721"),
     Mistake("teams.2.reaper.idle_window_hours", 0, shown="0"),

@@ -1,7 +1,8 @@
 """Scheduled run (EventBridge): keep the team tag active for cost allocation, publish each team's budget spend.
 
 Environment: ``ACCOUNT_ID``, ``COST_NAMESPACE`` (``<prefix>/Costs``), ``TEAM_BUDGETS`` (JSON list of
-``{"team", "budget_name"}``), ``ACTIVATE_TAG_KEY`` (the tag to activate; empty: leave cost allocation alone).
+``{"team", "budget_name"}``; the platform's budget has team ``platform``), ``ACTIVATE_TAG_KEYS`` (comma-separated
+tags to activate; empty: leave cost allocation alone).
 Cost Explorer and Budgets are global APIs, called in us-east-1.
 """
 
@@ -33,10 +34,10 @@ def clients() -> dict[str, Any]:
 def track_costs(environment: dict, ce: Any, budgets: Any, cloudwatch: Any) -> dict:
     """One run; returns what it did (also logged as one line)."""
     summary: dict[str, Any] = {}
-    key = environment.get("ACTIVATE_TAG_KEY", "")
-    if key:
-        state, detail = tag_activation.ensure_tag_active(ce, key)
-        summary.update(tag_state=state, tag_detail=detail)
+    keys = [key for key in environment.get("ACTIVATE_TAG_KEYS", "").split(",") if key]
+    if keys:
+        summary["tags"] = {key: dict(zip(("state", "detail"), tag_activation.ensure_tag_active(ce, key)))
+                           for key in keys}
     teams = [spend.TeamBudget(str(t["team"]), str(t["budget_name"])) for t in json.loads(environment["TEAM_BUDGETS"])]
     spends = [s for s in (spend.read_spend(budgets, environment["ACCOUNT_ID"], t) for t in teams) if s is not None]
     data = spend.metric_data(spends)

@@ -1,7 +1,7 @@
-"""The platform's cost tracking: every 6 hours a function keeps the team tag active for cost allocation
-(``cost_allocation.activate_tag``) and publishes each team's budget spend to ``<prefix>/Costs`` for the
-platform dashboard (see lambdas/cost_tracking). Nothing is built when no team has a budget and the tag is
-not to be activated here.
+"""The platform's cost tracking: every 6 hours a function keeps the team and platform tags active for cost
+allocation (``cost_allocation.activate_tag``) and publishes each budget's spend (the teams', and the platform's
+as ``Team=platform``) to ``<prefix>/Costs`` for the platform dashboard (see lambdas/cost_tracking). Nothing is
+built when there is no budget and the tags are not to be activated here.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.constructs.budgets import PLATFORM_SCOPE, platform_budget_name, team_budget_name
 from stacks.constructs.lambda_function import platform_function
 from stacks.constructs.resource_policies import budget_arn
-from stacks.constructs.team_budget import team_budget_name
 
 HANDLER = "cost_tracking.handler.handler"
 SCHEDULE = "rate(6 hours)"
@@ -40,6 +40,9 @@ class CostTracking(Construct):
         self.namespace = cost_namespace(config.prefix)
         self.budgets = {t.name: team_budget_name(config.prefix, t.name) for t in config.teams if t.budget is not None}
         self.limits = {t.name: t.budget.monthly_usd for t in config.teams if t.budget is not None}
+        if config.budget is not None:  # "platform" is no team's name (reserved)
+            self.budgets[PLATFORM_SCOPE] = platform_budget_name(config.prefix)
+            self.limits[PLATFORM_SCOPE] = config.budget.monthly_usd
         self.activate_tag = config.cost_allocation.activate_tag
         self.function = self.schedule = None
         if not self.budgets and not self.activate_tag:
@@ -56,7 +59,7 @@ class CostTracking(Construct):
                 "COST_NAMESPACE": self.namespace,
                 "TEAM_BUDGETS": json.dumps([{"team": t, "budget_name": b} for t, b in sorted(self.budgets.items())],
                                            separators=(",", ":")),
-                "ACTIVATE_TAG_KEY": tags.TEAM if self.activate_tag else "",
+                "ACTIVATE_TAG_KEYS": f"{tags.TEAM},{tags.PLATFORM}" if self.activate_tag else "",
             },
             dead_letter_topic=alert_topic,
         )

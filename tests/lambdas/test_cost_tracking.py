@@ -84,7 +84,7 @@ def budget_response(limit: str, actual: str, forecast: str | None) -> dict:
                                       "End": datetime(2087, 6, 15, tzinfo=timezone.utc)}}}
 
 
-ENVIRONMENT = {"ACCOUNT_ID": ACCOUNT, "COST_NAMESPACE": "mlp/Costs", "ACTIVATE_TAG_KEY": KEY,
+ENVIRONMENT = {"ACCOUNT_ID": ACCOUNT, "COST_NAMESPACE": "mlp/Costs", "ACTIVATE_TAG_KEYS": KEY,
                "TEAM_BUDGETS": json.dumps([{"team": "fraud", "budget_name": "mlp-fraud"}])}
 
 
@@ -103,7 +103,7 @@ def test_a_run_activates_the_tag_and_publishes_each_teams_spend_against_its_limi
             Namespace="mlp/Costs", MetricName="MonthToDateCost", Dimensions=[{"Name": "Team", "Value": "fraud"}],
             StartTime=datetime(2000, 1, 1, tzinfo=timezone.utc), EndTime=datetime(2100, 1, 1, tzinfo=timezone.utc),
             Period=86400, Statistics=["Maximum"])["Datapoints"][0]["Maximum"]
-    assert summary["tag_state"] == tag_activation.ACTIVE
+    assert summary["tags"][KEY]["state"] == tag_activation.ACTIVE
     assert summary["teams"] == {"fraud": {"limit": 2500.0, "actual": 1234.56, "forecast": 2600.1}}
     assert summary["budgets_missing"] == []
     assert metrics == {name: [{"Name": "Team", "Value": "fraud"}] for name in
@@ -117,11 +117,11 @@ def test_without_a_tag_to_activate_cost_explorer_is_not_called():
     budgets_stub = Stubber(budgets)
     budgets_stub.add_response("describe_budget", budget_response("800", "0", None),
                               {"AccountId": ACCOUNT, "BudgetName": "mlp-fraud"})
-    environment = {**ENVIRONMENT, "ACTIVATE_TAG_KEY": "",
+    environment = {**ENVIRONMENT, "ACTIVATE_TAG_KEYS": "",
                    "TEAM_BUDGETS": json.dumps([{"team": "fraud", "budget_name": "mlp-fraud"}])}
     with mock_aws(), ce_stub, budgets_stub:
         summary = handler.track_costs(environment, ce, budgets, boto3.client("cloudwatch", region_name="us-east-1"))
-    assert "tag_state" not in summary
+    assert "tags" not in summary
     assert summary["teams"]["fraud"] == {"limit": 800.0, "actual": 0.0, "forecast": None}
     assert spend.metric_data([spend.Spend("fraud", 800.0, 0.0, None)]) == [
         {"MetricName": "MonthToDateCost", "Dimensions": [{"Name": "Team", "Value": "fraud"}], "Value": 0.0,
@@ -138,6 +138,19 @@ def test_a_budget_not_deployed_yet_is_reported_missing_and_publishes_nothing():
                                   expected_params={"AccountId": ACCOUNT, "BudgetName": "mlp-fraud"})
     with mock_aws(), ce_stub, budgets_stub:
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-        summary = handler.track_costs({**ENVIRONMENT, "ACTIVATE_TAG_KEY": ""}, ce, budgets, cloudwatch)
+        summary = handler.track_costs({**ENVIRONMENT, "ACTIVATE_TAG_KEYS": ""}, ce, budgets, cloudwatch)
         assert cloudwatch.list_metrics(Namespace="mlp/Costs")["Metrics"] == []
     assert summary == {"teams": {}, "budgets_missing": ["fraud"]}
+
+
+def test_each_configured_tag_is_ensured_on_its_own():
+    ce, stub = ce_client()
+    stub.add_response("list_cost_allocation_tags", tag("Active"), LIST)
+    stub.add_response("list_cost_allocation_tags", {"CostAllocationTags": []},
+                      {"TagKeys": ["mlops:platform"], "Type": "UserDefined"})
+    with mock_aws(), stub:
+        summary = handler.track_costs({**ENVIRONMENT, "ACTIVATE_TAG_KEYS": f"{KEY},mlops:platform",
+                                       "TEAM_BUDGETS": "[]"}, ce, None, boto3.client("cloudwatch", region_name="us-east-1"))
+    stub.assert_no_pending_responses()
+    assert {key: value["state"] for key, value in summary["tags"].items()} == {
+        KEY: tag_activation.ACTIVE, "mlops:platform": tag_activation.PENDING}

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from stacks.constructs.budgets import platform_budget_name, team_budget_name
 from stacks.constructs.cost_tracking import cost_namespace
-from stacks.constructs.team_budget import team_budget_name
 from tests.stacks.test_alarm_delivery import _topic_key
 from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
@@ -24,7 +24,7 @@ def world(example) -> World:
 
 
 def budgets_by_team(world: World) -> dict:
-    return {r.stack.rsplit("-", 1)[-1]: r for r in world.resources("AWS::Budgets::Budget")}
+    return {r.stack.rsplit("-", 1)[-1]: r for r in world.resources("AWS::Budgets::Budget") if "-team-" in r.stack}
 
 
 def team_topic(world: World, stack: str) -> str:
@@ -85,12 +85,13 @@ def test_cost_tracking_reads_exactly_the_team_budgets_and_publishes_to_its_names
                    if r.properties.get("Handler") == "cost_tracking.handler.handler"]
     environment = world.resolve(function.stack, function.properties["Environment"]["Variables"])
     assert json.loads(environment["TEAM_BUDGETS"]) == [
-        {"team": "fraud", "budget_name": "mlp-fraud"}, {"team": "pricing", "budget_name": "mlp-pricing"}]
-    assert environment["ACTIVATE_TAG_KEY"] == "mlops:team"
+        {"team": "fraud", "budget_name": "mlp-fraud"}, {"team": "platform", "budget_name": "mlp-platform"},
+        {"team": "pricing", "budget_name": "mlp-pricing"}]
+    assert environment["ACTIVATE_TAG_KEYS"] == "mlops:team,mlops:platform"
     (role,) = [r.logical_id for r in world.resources("AWS::IAM::Role")
                if r.stack == function.stack and r.logical_id.startswith("CostTrackingFunctionRole")]
     identity = world.role_statements(function.stack, role)
-    for team in ("fraud", "pricing"):
+    for team in ("fraud", "pricing", "platform"):
         budget = f"arn:aws:budgets::{ACCOUNT}:budget/mlp-{team}"
         assert evaluate_access(identity, [], Request("budgets:ViewBudget", budget, {})).allowed
         assert not evaluate_access(identity, [], Request("budgets:ModifyBudget", budget, {})).allowed
@@ -106,6 +107,8 @@ def test_the_platform_dashboard_shows_each_teams_cost_against_its_budget(world, 
                     if r.properties["DashboardName"] == "mlp-platform"]
     body = json.loads(world.resolve(dashboard.stack, dashboard.properties["DashboardBody"]))
     widgets = {w["properties"]["title"]: w["properties"] for w in body["widgets"]}
+    assert [(a["label"], a["value"]) for a in widgets["platform: cost this month (USD)"]["annotations"]["horizontal"]
+            ] == [("monthly budget", example_config.budget.monthly_usd)]
     for team in example_config.teams:
         title = f"{team.name}: cost this month (USD)"
         if team.budget is None:
@@ -116,3 +119,18 @@ def test_the_platform_dashboard_shows_each_teams_cost_against_its_budget(world, 
                            for name in ("MonthToDateCost", "ForecastedCost")]
         assert [(a["label"], a["value"]) for a in widgets[title]["annotations"]["horizontal"]] == [
             ("monthly budget", team.budget.monthly_usd)]
+
+
+def test_the_platform_budget_caps_the_whole_platform_and_alerts_the_platform_topic(world, example_config):
+    (budget,) = [r for r in world.resources("AWS::Budgets::Budget") if r.stack == "mlp-platform"]
+    data = budget.properties["Budget"]
+    assert data["BudgetName"] == platform_budget_name(PREFIX)
+    assert data["BudgetLimit"] == {"Amount": example_config.budget.monthly_usd, "Unit": "USD"}
+    assert data["CostFilters"] == {"TagKeyValue": [f"user:mlops:platform${PREFIX}"]}
+    topic = team_topic(world, "mlp-platform")
+    assert {world.resolve("mlp-platform", s["Address"]) for n in budget.properties["NotificationsWithSubscribers"]
+            for s in n["Subscribers"]} == {topic}
+    own = f"arn:aws:budgets::{ACCOUNT}:budget/{platform_budget_name(PREFIX)}"
+    publish = Request("sns:Publish", topic, context={"aws:SourceArn": own, "aws:SourceAccount": ACCOUNT},
+                      principal_service=BUDGETS)
+    assert evaluate(world.resource_statements(topic), publish, resource_policy=True).allowed

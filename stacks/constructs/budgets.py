@@ -1,6 +1,7 @@
-"""A team's monthly AWS Budget: its cost, by the team's cost-allocation tag, against `team.budget`.
+"""Monthly AWS Budgets on cost-allocation tags: a team's (`team.budget`, tag ``mlops:team``, in the team stack)
+and the whole platform's (`budget`, tag ``mlops:platform``, in the platform stack).
 
-Notifications go to the team topic: one per actual-cost threshold (percent of the limit) and, with
+Notifications go to the owner's topic: one per actual-cost threshold (percent of the limit) and, with
 ``forecast_alert``, one when the month's forecast passes the limit. The topic's policy admits AWS Budgets for
 this budget only; the platform key's policy lets budgets.amazonaws.com of the account use the key.
 
@@ -15,28 +16,35 @@ from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from lambdas.common import tags
-from stacks.config import REGIONS_WITHOUT_BUDGETS, Team
+from stacks.config import REGIONS_WITHOUT_BUDGETS, Budget
 from stacks.constructs.resource_policies import allow_budget_to_publish
+
+PLATFORM_SCOPE = "platform"
+"""How the platform budget is named where team names go (the cost metrics' Team dimension): no team has it."""
 
 
 def team_budget_name(prefix: str, team: str) -> str:
     return f"{prefix}-{team}"
 
 
-def cost_filter(team: str) -> dict:
+def platform_budget_name(prefix: str) -> str:
+    return f"{prefix}-platform"
+
+
+def cost_filter(tag_key: str, tag_value: str) -> dict:
     """Budgets' filter on a user-defined cost-allocation tag: ``user:<key>$<value>``."""
-    return {"TagKeyValue": [f"user:{tags.TEAM}${team}"]}
+    return {"TagKeyValue": [f"user:{tag_key}${tag_value}"]}
 
 
-class TeamBudget(Construct):
-    """``budget`` is the ``CfnBudget``, or None when the team has no budget in the config."""
+class CostBudget(Construct):
+    """``budget`` is the ``CfnBudget``, or None when ``settings`` is None (no budget in the config)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, team: Team, alert_topic: sns.ITopic) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, name: str, tag_key: str, tag_value: str,
+                 settings: Budget | None, alert_topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         self.budget = None
-        self.name = team_budget_name(prefix, team.name)
-        if team.budget is None:
+        self.name = name
+        if settings is None:
             return
         subscriber = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=alert_topic.topic_arn)]
 
@@ -47,8 +55,8 @@ class TeamBudget(Construct):
                     threshold_type="PERCENTAGE"),
                 subscribers=subscriber)
 
-        notifications = [notification("ACTUAL", p) for p in sorted(team.budget.alert_thresholds_percent)]
-        if team.budget.forecast_alert:
+        notifications = [notification("ACTUAL", p) for p in sorted(settings.alert_thresholds_percent)]
+        if settings.forecast_alert:
             notifications.append(notification("FORECASTED", 100))
         self.budget = budgets.CfnBudget(
             self,
@@ -57,8 +65,8 @@ class TeamBudget(Construct):
                 budget_name=self.name,
                 budget_type="COST",
                 time_unit="MONTHLY",
-                budget_limit=budgets.CfnBudget.SpendProperty(amount=team.budget.monthly_usd, unit="USD"),
-                cost_filters=cost_filter(team.name),
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=settings.monthly_usd, unit="USD"),
+                cost_filters=cost_filter(tag_key, tag_value),
             ),
             notifications_with_subscribers=notifications,
         )
@@ -67,4 +75,4 @@ class TeamBudget(Construct):
             condition = CfnCondition(self, "BudgetsInRegion", expression=Fn.condition_not(
                 excluded[0] if len(excluded) == 1 else Fn.condition_or(*excluded)))
             self.budget.cfn_options.condition = condition
-        allow_budget_to_publish(alert_topic, "TeamBudgetNotifications", self.name)
+        allow_budget_to_publish(alert_topic, "BudgetNotifications", self.name)
