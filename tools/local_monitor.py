@@ -166,7 +166,9 @@ def summary(run: MonitorRun) -> str:
         lines.append(f"  drifted share {report['drift']['drifted_share']:.2f} of {len(report['drift']['columns'])}")
         quality = report.get("quality") or {}
         for name, value in (quality.get("metrics") or {}).items():
-            lines.append(f"  quality {name}: {value:.4f} (baseline {quality['baseline'].get(name)})")
+            baseline = quality["baseline"].get(name)
+            shown = f"{baseline:.4f}" if isinstance(baseline, (int, float)) else "none"
+            lines.append(f"  quality {name}: {value:.4f} (test split {shown})")
     elif report:
         lines.append(f"  {report.get('status')}: {report.get('reason')}")
     lines.append(f"  {len(run.metrics)} CloudWatch datums published")
