@@ -129,3 +129,26 @@ def test_teams_without_monitoring_get_no_scheduler_grants(world):
                    for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
         assert not {a for a in actions if a.startswith("scheduler:")}, team
         assert not [r for r in of_type(world, stack, "AWS::IAM::Role") if "SchedulerRole" in r.logical_id]
+
+
+def _verifier(world: World, stack: str) -> tuple:
+    (role,) = [r.logical_id for r in of_type(world, stack, "AWS::IAM::Role") if "VerifierFunctionRole" in r.logical_id]
+    (function,) = [r for r in of_type(world, stack, "AWS::Lambda::Function") if "VerifierFunction" in r.logical_id]
+    actions = {a for s in world.role_statements(stack, role)
+               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    return actions, world.resolve(stack, function.properties["Environment"]["Variables"])
+
+
+def test_only_a_team_that_autoscales_gets_the_autoscaling_grants_and_settings(world, example_config):
+    for team in example_config.teams:
+        stack = f"{PREFIX}-team-{team.name}"
+        actions, environment = _verifier(world, stack)
+        settings = {e["use_case"]: e["settings"] for e in json.loads(environment["USE_CASES"])}
+        scaled = [u for u in team.use_cases if u.endpoint.autoscaling.enabled]
+        granted = {a for a in actions if a.startswith("application-autoscaling:")}
+        assert bool(granted) == bool(scaled), team.name
+        for use_case in team.use_cases:
+            if use_case.endpoint.autoscaling.enabled:
+                assert settings[use_case.name]["autoscaling"] == use_case.endpoint.autoscaling.model_dump(mode="json")
+            else:
+                assert "autoscaling" not in settings[use_case.name], "a disabled section stays out of USE_CASES"
