@@ -210,6 +210,12 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
                        + ", which have no resource-level permissions."),
         *([
             Acknowledgment(
+                deploy_policy,
+                f"{IAM5}[Resource::arn:{_partition(stack)}:application-autoscaling:{region}:{account}:scalable-target/*]",
+                "DeregisterScalableTarget before an update that changes an endpoint's instance type, only of targets "
+                "tagged with the team (scalable target ARNs carry a random id made at registration).",
+            ),
+            Acknowledgment(
                 verifier_policy,
                 f"{IAM5}[Resource::arn:{_partition(stack)}:application-autoscaling:{region}:{account}:scalable-target/*]",
                 "Scalable target ARNs carry a random id made at registration; registering needs the platform's "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from common.autoscaling import DIMENSION, NAMESPACE, variant_resource_id
 from common.tags import INTENDED_ENDPOINT_CONFIG as INTENDED_TAG
 
 from . import endpoint_spec
@@ -51,6 +52,8 @@ class Outcome:
     version: int | None = None
     endpoint_config: str | None = None
     endpoint_status: str | None = None
+    released_scaling: str | None = None
+    """The scalable target deregistered before an update that changes the instance type (see `release_scaling`)."""
 
     @property
     def retry(self) -> bool:
@@ -148,13 +151,44 @@ def log_outcome(change: ApprovalChange, target: UseCaseTarget, outcome: Outcome)
             "endpoint": target.endpoint,
             "endpoint_config": outcome.endpoint_config,
             "endpoint_status": outcome.endpoint_status,
+            "released_scaling": outcome.released_scaling,
             "action": outcome.action,
         },
     )
 
 
+def release_scaling(sagemaker: Any, autoscaling: Any, target: UseCaseTarget, endpoint: dict) -> str | None:
+    """Deregister the endpoint's scalable target when the update changes its instance type; returns its resource id.
+
+    Application Auto Scaling refuses an UpdateEndpoint that changes the instance type of a registered variant
+    (SageMaker developer guide, "Update endpoints that use auto scaling"). Only the platform's own targets (use
+    cases with autoscaling) are released; the verifier registers the target again, with its policy and floors,
+    when the updated endpoint is InService. Deregistering removes the target's policies with it.
+    """
+    if autoscaling is None or not (target.endpoint_settings.get("autoscaling") or {}).get("enabled"):
+        return None
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    serving = {v["VariantName"]: v.get("InstanceType") for v in config.get("ProductionVariants", [])}
+    if serving.get(endpoint_spec.VARIANT_NAME) == target.endpoint_settings["instance_type"]:
+        return None
+    resource = variant_resource_id(target.endpoint, endpoint_spec.VARIANT_NAME)
+    registered = autoscaling.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource], ScalableDimension=DIMENSION).get("ScalableTargets", [])
+    if not registered:
+        return None
+    try:
+        autoscaling.deregister_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=resource,
+                                               ScalableDimension=DIMENSION)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ObjectNotFoundException":
+            return None
+        raise
+    return resource
+
+
 def reconcile(
-    sagemaker: Any, sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange
+    sagemaker: Any, sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange,
+    autoscaling: Any = None,
 ) -> Outcome:
     """Make `target`'s endpoint serve the newest Approved version of its group, or say why not yet."""
     newest = newest_approved_version(sagemaker, target.group)
@@ -204,6 +238,7 @@ def reconcile(
         )
         return Outcome(Action.CREATED, newest.version, wanted, "absent")
 
+    released = release_scaling(sagemaker, autoscaling, target, endpoint)
     # The intended config is recorded before the update starts, so the verifier never sees a finished
     # update without it; if the update call then fails, the retry records the same value again.
     sagemaker.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tags)
@@ -211,9 +246,9 @@ def reconcile(
         sagemaker.update_endpoint(**endpoint_spec.update_endpoint_request(target, wanted))
     except ClientError as error:
         if _is_busy(error):
-            return Outcome(Action.ENDPOINT_BUSY, newest.version, wanted, status)
+            return Outcome(Action.ENDPOINT_BUSY, newest.version, wanted, status, released)
         raise
-    return Outcome(Action.UPDATED, newest.version, wanted, status)
+    return Outcome(Action.UPDATED, newest.version, wanted, status, released)
 
 
 def _intended_config(sagemaker: Any, endpoint: dict) -> str | None:

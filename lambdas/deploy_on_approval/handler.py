@@ -35,7 +35,8 @@ def client(service: str) -> Any:
     return cached_client(service)
 
 
-def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: DeploySettings) -> bool:
+def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: DeploySettings,
+                   autoscaling: Any = None) -> bool:
     """Handle one SQS record; True when it is done, False when it must be delivered again."""
     try:
         change = parse_message(record.get("body", ""))
@@ -63,12 +64,13 @@ def process_record(record: dict[str, Any], sagemaker: Any, sns: Any, config: Dep
             extra={"action": "ignored", "group": change.group, "version": change.version, "status": change.status},
         )
         return True
-    outcome = reconcile(sagemaker, sns, config, target, change)
+    outcome = reconcile(sagemaker, sns, config, target, change, autoscaling)
     log_outcome(change, target, outcome)
     return not outcome.retry
 
 
-def process_batch(records: list[dict[str, Any]], sagemaker: Any, sns: Any, config: DeploySettings) -> dict:
+def process_batch(records: list[dict[str, Any]], sagemaker: Any, sns: Any, config: DeploySettings,
+                  autoscaling: Any = None) -> dict:
     """The SQS partial batch response for `records`.
 
     FIFO order: once a record fails, it and every later record are returned unprocessed, so that no
@@ -77,7 +79,7 @@ def process_batch(records: list[dict[str, Any]], sagemaker: Any, sns: Any, confi
     failures: list[dict[str, str]] = []
     for index, record in enumerate(records):
         try:
-            done = process_record(record, sagemaker, sns, config)
+            done = process_record(record, sagemaker, sns, config, autoscaling)
         except Exception:
             logger.exception("deploy failed, message will be retried", extra={"action": "error"})
             done = False
@@ -89,4 +91,5 @@ def process_batch(records: list[dict[str, Any]], sagemaker: Any, sns: Any, confi
 
 def handler(event: dict[str, Any], context: Any) -> dict:
     records = event.get("Records", []) if isinstance(event, dict) else []
-    return process_batch(records, client("sagemaker"), client("sns"), settings())
+    return process_batch(records, client("sagemaker"), client("sns"), settings(),
+                         autoscaling=client("application-autoscaling"))

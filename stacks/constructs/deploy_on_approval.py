@@ -321,6 +321,8 @@ class DeployOnApproval(Construct):
         )
 
         self._grant_deploy(model_execution_role, kms_key, alert_topic)
+        if any(u.endpoint.autoscaling.enabled for u in self.use_cases):
+            self._grant_release_scaling()
         self._grant_verify(kms_key, alert_topic)
 
     # --- resources -------------------------------------------------------------------------------
@@ -617,6 +619,41 @@ class DeployOnApproval(Construct):
                 sid="ReadTheBaselinesOfServedVersions",
                 actions=["sagemaker:DescribeModelPackage"],
                 resources=[self._sagemaker_arn(f"model-package/{group}/*") for group in sorted(groups)],
+            )
+        )
+
+    def _grant_release_scaling(self) -> None:
+        """The deploy function deregisters the team's own scalable target before an update that changes the
+        endpoint's instance type (``deploy.release_scaling``); it reads the serving config's instance type."""
+        stack = Stack.of(self)
+        fn = self.deploy_function
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTheServingConfigsInstanceType",
+                actions=["sagemaker:DescribeEndpointConfig"],
+                resources=[self._team_arn("endpoint-config")],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="FindScalableTargetsHasNoResourceLevelPermissions",
+                actions=["application-autoscaling:DescribeScalableTargets"],
+                resources=["*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReleaseTheTeamsTargetsBeforeAnInstanceTypeChange",
+                actions=["application-autoscaling:DeregisterScalableTarget"],
+                resources=[stack.format_arn(service="application-autoscaling", resource="scalable-target",
+                                            resource_name="*")],
+                conditions={
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": "sagemaker",
+                        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION,
+                        f"aws:ResourceTag/{tags.TEAM}": self.team.name,
+                    }
+                },
             )
         )
 

@@ -110,12 +110,20 @@ FIXTURE_ACCOUNTS = frozenset({"111122223333"})
 # - The endpoints of team fraud's use cases are made only by the team's deploy function, always with the
 #   ownership tags of `deploy_on_approval.endpoint_spec.endpoint_tags` (test_deploy_on_approval.py
 #   deletes a stubbed Failed one).
+# - The scalable target of fraud-detection's endpoint (test_endpoint_scaling.py's TARGET_ARN) is registered only
+#   by the team's verifier, always with the same ownership tags (`endpoint_verifier.scaling.target_request`);
+#   the stubbed instance-type change deregisters it.
 ASSUMED_TAGS: tuple[tuple[str, dict[str, str]], ...] = tuple(
     (
         f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlp-fraud-{use_case}",
         {"mlops:managed-by": "sagemaker-mlops-platform", "mlops:platform": "mlp", "mlops:team": "fraud"},
     )
     for use_case in ("fraud-detection", "churn")
+) + (
+    (
+        "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/056ff2f5d8ba4a2e90b1f5e3c4ac7c4e",
+        {"mlops:managed-by": "sagemaker-mlops-platform", "mlops:platform": "mlp", "mlops:team": "fraud"},
+    ),
 )
 # - SageMaker makes a domain's two NFS security groups (`security-group-for-{inbound,outbound}-nfs-<domain
 #   id>`, found by name by the domain teardown) and tags them ManagedByAmazonSageMakerResource=<domain

@@ -309,3 +309,86 @@ def test_deploy_register_reap_and_restore_keep_the_configured_scaling(world):
     assert restored.scaling_changes[0] == "target 2-6"
     assert world.target() == (2, 6)
     assert world.floors() == {f"{ENDPOINT}-floor-business-hours": 4, f"{ENDPOINT}-floor-night": 2}
+
+
+# --- an instance type change of an autoscaled endpoint -------------------------------------------------------
+
+LARGER = Team.model_validate(
+    {
+        "name": "fraud",
+        "cost_center": "CC-1001",
+        "use_cases": [
+            {"name": "fraud-detection",
+             "endpoint": {"instance_type": "ml.m5.xlarge", "initial_instance_count": 2, "autoscaling": SCALING}},
+            {"name": "churn"},
+        ],
+    }
+)
+
+
+def larger_settings() -> DeploySettings:
+    return DeploySettings.from_env({**environment(), "USE_CASES": use_cases_environment(PREFIX, LARGER)})
+
+
+def package(version: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{version}"
+
+
+def test_an_update_to_another_instance_type_first_releases_the_target_then_updates():
+    """Application Auto Scaling refuses an update that changes a registered variant's instance type."""
+    settings = larger_settings()
+    target = settings.for_group(GROUP)
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+    sm, asg = Stubber(sagemaker), Stubber(autoscaling)
+    serving = endpoint_spec.endpoint_config_name(settings, target, 1)
+    wanted = endpoint_spec.endpoint_config_name(settings, target, 2)
+    endpoint = {"EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}",
+                "EndpointConfigName": serving, "EndpointStatus": "InService", "CreationTime": now,
+                "LastModifiedTime": now}
+    sm.add_response("list_model_packages", {"ModelPackageSummaryList": [{
+        "ModelPackageGroupName": GROUP, "ModelPackageVersion": 2, "ModelPackageArn": package(2),
+        "CreationTime": now, "ModelPackageStatus": "Completed", "ModelApprovalStatus": "Approved"}]},
+        {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": "Approved", "SortBy": "CreationTime",
+         "SortOrder": "Descending", "MaxResults": 1})
+    sm.add_response("describe_endpoint", endpoint, {"EndpointName": ENDPOINT})
+    sm.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:x:1:model/m"},
+                    endpoint_spec.create_model_request(settings, target, package(2), 2))
+    sm.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:x:1:endpoint-config/c"},
+                    endpoint_spec.create_endpoint_config_request(settings, target, package(2), 2))
+    sm.add_response("describe_endpoint_config", {
+        "EndpointConfigName": serving, "EndpointConfigArn": "arn:aws:sagemaker:x:1:endpoint-config/s", "CreationTime": now,
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large",
+                                "InitialInstanceCount": 2}]}, {"EndpointConfigName": serving})
+    asg.add_response("describe_scalable_targets", {"ScalableTargets": [{
+        "ServiceNamespace": "sagemaker", "ResourceId": RESOURCE_ID, "ScalableDimension": DIMENSION, "MinCapacity": 2,
+        "MaxCapacity": 6, "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/x", "CreationTime": now,
+        "ScalableTargetARN": TARGET_ARN}]}, DESCRIBE_TARGET)
+    asg.add_response("deregister_scalable_target", {},
+                     {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE_ID, "ScalableDimension": DIMENSION})
+    sm.add_response("add_tags", {}, {"ResourceArn": endpoint["EndpointArn"],
+                                     "Tags": endpoint_spec.endpoint_tags(settings, package(2), 2, wanted)})
+    sm.add_response("update_endpoint", {"EndpointArn": endpoint["EndpointArn"]},
+                    endpoint_spec.update_endpoint_request(target, wanted))
+    change = ApprovalChange(group=GROUP, version=2, status="Approved", arn=package(2))
+    with sm, asg:
+        outcome = deploy.reconcile(sagemaker, None, settings, target, change, autoscaling)
+    sm.assert_no_pending_responses()
+    asg.assert_no_pending_responses()
+    assert (outcome.action, outcome.released_scaling) == (deploy.Action.UPDATED, RESOURCE_ID)
+
+
+def test_the_same_instance_type_keeps_the_target_and_a_missing_one_is_no_error(world):
+    version = world.approve_new_version()
+    world.deploy(version)
+    world.verify()
+    endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert deploy.release_scaling(world.sagemaker, world.autoscaling, DEPLOY.for_group(GROUP), endpoint) is None
+    assert world.target() == (2, 6), "same instance type: scaling stays"
+    larger = larger_settings().for_group(GROUP)
+    assert deploy.release_scaling(world.sagemaker, world.autoscaling, larger, endpoint) == RESOURCE_ID
+    assert world.target() is None
+    assert deploy.release_scaling(world.sagemaker, world.autoscaling, larger, endpoint) is None, "already released"
+    unscaled = DEPLOY.for_group(naming.model_package_group_name(PREFIX, "fraud", "churn"))
+    assert deploy.release_scaling(world.sagemaker, world.autoscaling, unscaled, endpoint) is None
