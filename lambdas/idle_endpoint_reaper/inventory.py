@@ -4,7 +4,7 @@ Two paginated listings, each about N/100 calls for N endpoints, and no per-endpo
 
 - SageMaker ``Search`` (Resource ``Endpoint``, filtered on the platform's managed-by and platform
   tags) returns each endpoint's tags, endpoint config name and production/shadow variants, including
-  whether a variant is serverless. That replaces a tag listing plus a DescribeEndpoint (or a
+  whether a variant is serverless and how many instances it runs. That replaces a tag listing plus a DescribeEndpoint (or a
   DescribeEndpointConfig) per endpoint.
 - ``ListEndpoints`` (``NameContains`` the platform prefix) returns the authoritative status and
   last-modified time. Search reads an index that can lag behind the endpoint, so a just-updated
@@ -44,6 +44,8 @@ class ManagedEndpoint:
     serverless: bool
     status: str | None
     last_modified_time: datetime | None
+    instance_counts: tuple[tuple[str, int], ...] = ()
+    """(variant, current instance count) of the production variants, as Search returned them."""
 
     @property
     def team(self) -> str | None:
@@ -97,6 +99,11 @@ def _variant_names(variants: list[dict[str, Any]] | None) -> tuple[str, ...]:
     return tuple(v["VariantName"] for v in variants or [] if v.get("VariantName"))
 
 
+def _instance_counts(variants: list[dict[str, Any]] | None) -> tuple[tuple[str, int], ...]:
+    return tuple((v["VariantName"], int(v.get("CurrentInstanceCount") or 0)) for v in variants or []
+                 if v.get("VariantName"))
+
+
 def _is_serverless(variants: list[dict[str, Any]] | None) -> bool:
     return any(v.get("CurrentServerlessConfig") or v.get("DesiredServerlessConfig") for v in variants or [])
 
@@ -120,5 +127,6 @@ def list_managed_endpoints(sagemaker: Any, prefix: str) -> list[ManagedEndpoint]
             serverless=_is_serverless(record.get("ProductionVariants")),
             status=summary["EndpointStatus"] if summary else None,
             last_modified_time=summary["LastModifiedTime"] if summary else None,
+            instance_counts=_instance_counts(record.get("ProductionVariants")),
         )
     return [found[name] for name in sorted(found)]

@@ -1,7 +1,7 @@
 """The estimated on-demand cost per hour of an idle endpoint, from the AWS Price List API.
 
-Per production variant: its current instance count (DescribeEndpoint) times the on-demand hourly price of its
-instance type (DescribeEndpointConfig) for real-time hosting in the endpoint's region: ``GetProducts`` of
+Per production variant: its current instance count (the inventory's Search) times the on-demand hourly price of
+its instance type (DescribeEndpointConfig) for real-time hosting in the endpoint's region: ``GetProducts`` of
 ``AmazonSageMaker`` with ``productFamily`` ``ML Instance``, ``platoinstancetype`` ``Hosting``, the
 ``regionCode`` and the ``instanceName``. Serverless variants bill per request and are left out. The estimate
 is for reporting only: any failure gives ``None`` (and its reason), never a different decision.
@@ -59,21 +59,21 @@ class PriceBook:
         return self.prices[instance_type]
 
 
-def endpoint_hourly_cost(sagemaker: Any, book: PriceBook, endpoint_name: str) -> tuple:
-    """(USD per hour or None, why None): the endpoint's instance variants at their current counts."""
+def endpoint_hourly_cost(sagemaker: Any, book: PriceBook, endpoint: Any) -> tuple:
+    """(USD per hour or None, why None) of a `ManagedEndpoint`: its instance variants at their current counts
+    (from the inventory's Search), each at its instance type's price (one DescribeEndpointConfig)."""
     try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint.config_name)
         types = {v["VariantName"]: v.get("InstanceType") for v in config.get("ProductionVariants", [])}
         total = 0.0
-        for variant in endpoint.get("ProductionVariants", []):
-            instance_type = types.get(variant["VariantName"])
+        for variant, count in endpoint.instance_counts:
+            instance_type = types.get(variant)
             if not instance_type:
                 continue  # serverless: billed per request
             price = book.hourly(instance_type)
             if price is None:
                 return None, f"no on-demand hosting price for {instance_type} in {book.region}"
-            total += price * int(variant.get("CurrentInstanceCount") or 0)
+            total += price * count
         return round(total, 4), None
     except (BotoCoreError, ClientError, KeyError, ValueError) as exc:
         return None, f"cost not estimated: {exc}"

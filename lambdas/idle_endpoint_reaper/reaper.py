@@ -12,7 +12,6 @@ estimated on-demand cost per hour (``pricing``), which the platform dashboard su
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,14 +82,14 @@ def reap(clients: Clients, config: ReaperConfig, now: datetime, *, force_dry_run
     return run
 
 
-def _priced(clients: Clients, book: pricing.PriceBook | None, outcome: report.Outcome) -> report.Outcome:
-    """``outcome`` with the endpoint's estimated hourly cost, when a price list client is there to ask."""
+def _hourly_cost(clients: Clients, book: pricing.PriceBook | None, endpoint: inventory.ManagedEndpoint) -> float | None:
+    """The endpoint's estimated hourly cost, when a price list client is there to ask."""
     if book is None:
-        return outcome
-    cost, why = pricing.endpoint_hourly_cost(clients.sagemaker, book, outcome.endpoint)
+        return None
+    cost, why = pricing.endpoint_hourly_cost(clients.sagemaker, book, endpoint)
     if cost is None:
-        logger.warning("idle endpoint not priced", extra={"endpoint": outcome.endpoint, "reason": why})
-    return dataclasses.replace(outcome, hourly_cost_usd=cost)
+        logger.warning("idle endpoint not priced", extra={"endpoint": endpoint.name, "reason": why})
+    return cost
 
 
 def _act_on_idle(
@@ -106,8 +105,8 @@ def _act_on_idle(
         if item.policy.dry_run:
             if previewed < cap:
                 previewed += 1
-                run.add(_priced(clients, book, _outcome(item.endpoint, item.policy, report.WOULD_DELETE,
-                                                        item.reason)))
+                run.add(_outcome(item.endpoint, item.policy, report.WOULD_DELETE, item.reason,
+                                 hourly_cost_usd=_hourly_cost(clients, book, item.endpoint)))
             else:
                 run.add(_outcome(item.endpoint, item.policy, report.KEPT, cap_reason))
         elif len(to_delete) < cap:
@@ -118,9 +117,8 @@ def _act_on_idle(
         return
 
     targets, target_errors = teardown.find_scalable_targets(clients.autoscaling, [i.endpoint for i in to_delete])
-    costs = {item.endpoint.name: _priced(clients, book, _outcome(item.endpoint, item.policy, report.DELETED,
-                                                                   item.reason)).hourly_cost_usd
-             for item in to_delete}
+    # Priced before the teardown: the endpoint config is kept, but the count is the one Search saw.
+    costs = {item.endpoint.name: _hourly_cost(clients, book, item.endpoint) for item in to_delete}
     for item in to_delete:
         endpoint = item.endpoint
         if endpoint.name in target_errors:
@@ -137,9 +135,9 @@ def _act_on_idle(
         )
         if result.error is None:
             reason = item.reason + (f"; {result.schedule_error}" if result.schedule_error else "")
-            outcome = _outcome(endpoint, item.policy, report.DELETED, reason, result.deregistered)
-            run.add(dataclasses.replace(outcome, monitoring_schedule_deleted=result.schedule_deleted,
-                                        hourly_cost_usd=costs[endpoint.name]))
+            run.add(_outcome(endpoint, item.policy, report.DELETED, reason, result.deregistered,
+                             monitoring_schedule_deleted=result.schedule_deleted,
+                             hourly_cost_usd=costs[endpoint.name]))
         else:
             run.add(_outcome(endpoint, item.policy, report.ERROR, result.error, result.deregistered))
 
@@ -150,6 +148,7 @@ def _outcome(
     action: str,
     reason: str,
     deregistered: tuple[str, ...] = (),
+    **extra: Any,
 ) -> report.Outcome:
     return report.Outcome(
         endpoint=endpoint.name,
@@ -159,4 +158,5 @@ def _outcome(
         dry_run=policy.dry_run,
         endpoint_config=endpoint.config_name or None,
         deregistered_targets=deregistered,
+        **extra,
     )

@@ -149,8 +149,8 @@ class IdleEndpointReaper(Construct):
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="PriceIdleEndpoints",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
-                resources=[self.endpoint_arn_pattern, self._arn("sagemaker", "endpoint-config", f"{self.prefix}-*")],
+                actions=["sagemaker:DescribeEndpointConfig"],
+                resources=[self._arn("sagemaker", "endpoint-config", f"{self.prefix}-*")],
             )
         )
         fn.add_to_role_policy(

@@ -1,6 +1,6 @@
 """The reaper's cost estimate of idle endpoints: the Price List request (exact, botocore Stubber: moto has no
-Price List API), the on-demand price read from its answer, instance counts and types from the endpoint, and
-the estimate on the outcomes of a run (moto SageMaker and CloudWatch)."""
+Price List API), the on-demand price read from its answer, instance counts from the inventory's Search and
+types from the endpoint config, and the estimate on the outcomes of a run (moto SageMaker and CloudWatch)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
-from idle_endpoint_reaper import pricing, reaper, report
+from idle_endpoint_reaper import inventory, pricing, reaper, report
+from idle_endpoint_reaper.inventory import ManagedEndpoint
 from moto import mock_aws
 
 from tests.lambdas.test_idle_endpoint_reaper import REGION, config, create_endpoint, hours_from_now, outcome
@@ -51,18 +52,17 @@ def test_each_instance_type_is_asked_for_once_with_exactly_the_hosting_filters()
         "productFamily", "platoinstancetype", "regionCode", "instanceName"]
 
 
+def managed(name: str, config: str, counts: tuple) -> ManagedEndpoint:
+    return ManagedEndpoint(name=name, tags={}, config_name=config, variants=tuple(v for v, _ in counts),
+                           shadow_variants=(), serverless=False, status="InService", last_modified_time=None,
+                           instance_counts=counts)
+
+
 def test_an_endpoint_costs_its_instance_variants_at_their_current_counts():
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     client = boto3.client("pricing", region_name=pricing.PRICING_REGION)
     sm, stub = Stubber(sagemaker), Stubber(client)
     now = datetime(2026, 12, 4, tzinfo=timezone.utc)
-    sm.add_response("describe_endpoint", {
-        "EndpointName": "mlp-fraud-x", "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/mlp-fraud-x",
-        "EndpointConfigName": "mlp-fraud-x-config", "EndpointStatus": "InService", "CreationTime": now,
-        "LastModifiedTime": now,
-        "ProductionVariants": [{"VariantName": "Blue", "CurrentInstanceCount": 3},
-                               {"VariantName": "Green", "CurrentInstanceCount": 1},
-                               {"VariantName": "Serverless"}]}, {"EndpointName": "mlp-fraud-x"})
     sm.add_response("describe_endpoint_config", {
         "EndpointConfigName": "mlp-fraud-x-config", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c",
         "CreationTime": now,
@@ -74,9 +74,18 @@ def test_an_endpoint_costs_its_instance_variants_at_their_current_counts():
     stub.add_response("get_products", {"PriceList": [price_item("0.115")]}, request("ml.m5.large"))
     stub.add_response("get_products", {"PriceList": [price_item("0.204", instance="ml.c5.xlarge")]},
                       request("ml.c5.xlarge"))
+    endpoint = managed("mlp-fraud-x", "mlp-fraud-x-config", (("Blue", 3), ("Green", 1), ("Serverless", 0)))
     with sm, stub:
-        cost, why = pricing.endpoint_hourly_cost(sagemaker, pricing.PriceBook(client, REGION), "mlp-fraud-x")
+        cost, why = pricing.endpoint_hourly_cost(sagemaker, pricing.PriceBook(client, REGION), endpoint)
     assert (cost, why) == (pytest.approx(3 * 0.115 + 0.204), None)
+
+
+def test_the_inventory_carries_each_variants_current_instance_count():
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        create_endpoint(sagemaker, "mlp-fraud-two", variants=("Blue", "Green"))
+        (found,) = inventory.list_managed_endpoints(sagemaker, "mlp")
+    assert found.instance_counts == (("Blue", 1), ("Green", 1))
 
 
 def test_an_instance_type_without_a_price_leaves_the_estimate_out_and_says_why():
@@ -85,9 +94,10 @@ def test_an_instance_type_without_a_price_leaves_the_estimate_out_and_says_why()
     stub.add_response("get_products", {"PriceList": []}, request())
     with mock_aws():
         sagemaker = boto3.client("sagemaker", region_name=REGION)
-        create_endpoint(sagemaker, "mlp-fraud-unpriced")
+        config_name = create_endpoint(sagemaker, "mlp-fraud-unpriced")
+        endpoint = managed("mlp-fraud-unpriced", config_name, (("AllTraffic", 1),))
         with stub:
-            cost, why = pricing.endpoint_hourly_cost(sagemaker, pricing.PriceBook(client, REGION), "mlp-fraud-unpriced")
+            cost, why = pricing.endpoint_hourly_cost(sagemaker, pricing.PriceBook(client, REGION), endpoint)
     assert cost is None and why == f"no on-demand hosting price for ml.m5.large in {REGION}"
 
 

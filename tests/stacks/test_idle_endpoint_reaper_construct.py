@@ -40,7 +40,6 @@ READ_ONLY_ACTIONS = {
     "cloudwatch:GetMetricData",
     "application-autoscaling:DescribeScalableTargets",
     "pricing:GetProducts",
-    "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
 }
 ALLOWED_ACTIONS = READ_ONLY_ACTIONS | {
