@@ -16,11 +16,9 @@ from lambdas.common import naming
 from stacks.config import Team, UseCase
 from stacks.constructs.cost_tracking import CostTracking
 from stacks.constructs.deploy_on_approval import VARIANT_NAME, DeployOnApproval
-from stacks.constructs.endpoint_monitoring import EndpointMonitoring
+from stacks.constructs.endpoint_monitoring import PIPELINES, EndpointMonitoring
 
 SAGEMAKER = "AWS/SageMaker"
-PIPELINES = "AWS/Sagemaker/ModelBuildingPipeline"
-"""The namespace SageMaker Pipelines publishes execution metrics to (spelled so by AWS), dimension PipelineName."""
 SQS = "AWS/SQS"
 WIDTH, HEIGHT = 6, 6
 FIVE_MINUTES = Duration.minutes(5)

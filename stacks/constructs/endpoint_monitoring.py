@@ -8,7 +8,8 @@
   schedule with the endpoint. The group belongs to CloudFormation, so a use case taken out of the config
   takes its group, and with it the schedule, away.
 - The scheduler's role: may start exactly the team's monitoring pipelines.
-- Alarms on the team topic: the share of drifted features, and the quality gate's metric on labelled requests.
+- Alarms on the team topic: the share of drifted features, the quality gate's metric on labelled requests, and
+  a failed monitoring run (whose missing metrics the other two treat as not breaching).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from stacks.constructs.experiment_pipeline import pipeline_code_commit, resolve_
 
 DRIFT_ALARM_SUFFIX = "drifted-features"
 QUALITY_ALARM_SUFFIX = "model-quality"
+FAILED_RUN_ALARM_SUFFIX = "monitoring-failed"
+PIPELINES = "AWS/Sagemaker/ModelBuildingPipeline"
+"""The namespace SageMaker Pipelines publishes execution metrics to (spelled so by AWS), dimension PipelineName."""
 MAX_ALARM_PERIOD_SECONDS = 86_400
 
 
@@ -44,6 +48,11 @@ def capture_uri(bucket_name: str, endpoint: str) -> str:
 def monitoring_alarm_names(endpoint: str) -> tuple[str, str]:
     """Drift alarm, quality alarm: inside the team topic's ``<prefix>-<team>-*``."""
     return f"{endpoint}-{DRIFT_ALARM_SUFFIX}", f"{endpoint}-{QUALITY_ALARM_SUFFIX}"
+
+
+def failed_run_alarm_name(endpoint: str) -> str:
+    """A monitoring run that failed (no report, no metrics): the drift alarm alone would stay silent."""
+    return f"{endpoint}-{FAILED_RUN_ALARM_SUFFIX}"
 
 
 def monitored(team: Team) -> list[UseCase]:
@@ -79,6 +88,7 @@ class EndpointMonitoring(Construct):
         self.schedule_groups: dict[str, scheduler.CfnScheduleGroup] = {}
         self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
         self.quality_alarms: dict[str, cloudwatch.Alarm] = {}
+        self.failed_run_alarms: dict[str, cloudwatch.Alarm] = {}
         self.scheduler_role = None
         use_cases = monitored(team)
         if not use_cases:
@@ -122,6 +132,7 @@ class EndpointMonitoring(Construct):
                 holder, "ScheduleGroup", name=naming.monitoring_schedule_group(prefix, team.name, use_case.name))
             drift, quality = self._alarms(use_case, endpoint, action)
             self.drift_alarms[use_case.name], self.quality_alarms[use_case.name] = drift, quality
+            self.failed_run_alarms[use_case.name] = self._failed_run_alarm(use_case, endpoint, pipeline_name, action)
 
         self.scheduler_role = iam.Role(
             self,
@@ -150,6 +161,25 @@ class EndpointMonitoring(Construct):
         """SageMaker writes pipeline ARNs with the name in lowercase."""
         name = naming.monitoring_pipeline_name(self.prefix, self.team.name, use_case).lower()
         return Stack.of(self).format_arn(service="sagemaker", resource="pipeline", resource_name=name)
+
+    def _failed_run_alarm(self, use_case: UseCase, endpoint: str, pipeline_name: str, action) -> cloudwatch.Alarm:
+        settings = use_case.endpoint.monitoring
+        alarm = cloudwatch.Alarm(
+            self,
+            f"FailedRun-{use_case.name}",
+            alarm_name=failed_run_alarm_name(endpoint),
+            alarm_description=f"{endpoint}: a monitoring run ({pipeline_name}) failed; the window has no drift "
+            "verdict (see the execution's MonitorEndpoint step logs)",
+            metric=cloudwatch.Metric(namespace=PIPELINES, metric_name="ExecutionFailed", statistic="Sum",
+                                     period=Duration.seconds(min(settings.window_hours * 3600, MAX_ALARM_PERIOD_SECONDS)),
+                                     dimensions_map={"PipelineName": pipeline_name}),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(action)
+        return alarm
 
     def _alarms(self, use_case: UseCase, endpoint: str, action) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
         settings = use_case.endpoint.monitoring

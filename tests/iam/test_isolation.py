@@ -3,8 +3,8 @@
 A generated platform of teams whose names share prefixes (``fraud``, ``fraudx``, ``f0``) is synthesized
 once and resolved for one account. For every ordered pair of teams (A, B), every IAM role of A's stack,
 every resource of B (its bucket and objects, registry group and versions, endpoint, endpoint config,
-model, pipeline and executions, its endpoint monitoring pipeline, schedule group and schedule, jobs named
-with its prefix, jobs and models SageMaker Pipelines names
+model, pipeline and executions, its endpoint monitoring pipeline, schedule group and schedule, its budget and
+dashboard, jobs named with its prefix, jobs and models SageMaker Pipelines names
 ``pipelines-...`` but tags with B's team, Clarify shadow endpoints, Studio profiles, spaces and apps,
 experiments, its MLflow App, its topic, queues, alarms, functions, log groups and roles) and every action the Service
 Authorization Reference authorizes on that resource type is evaluated with B's tags as resource tags,
@@ -42,6 +42,7 @@ CONFIG = {
             "name": name,
             "cost_center": f"CC-{i}",
             "users": ["alice", "bob"],
+            "budget": {"monthly_usd": 100},
             "use_cases": [
                 {"name": "detect", "endpoint": {"data_capture": {"enabled": True}, "monitoring": {"enabled": True}}},
                 {"name": "score-v2"},
@@ -112,6 +113,8 @@ def targets_of(world: World, team: str) -> list[Target]:
         Target(f"{scheduler}:schedule/{group}/{naming.MONITORING_SCHEDULE_NAME}", ()),
         Target(f"{sm}:processing-job/pipelines-abc123def456-MonitorEndpoint-x1y2z3", team_tags,
                named_by_sagemaker=True),
+        Target(f"arn:aws:budgets::{ACCOUNT}:budget/{PREFIX}-{team}", team_tags),
+        Target(f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{PREFIX}-{team}", ()),
     ]
     for kind in ("training-job", "processing-job", "transform-job", "automl-job", "hyper-parameter-tuning-job"):
         found.append(Target(f"{sm}:{kind}/{own}manual-1", team_tags))

@@ -92,9 +92,10 @@ def edge_worlds(edge) -> dict[str, World]:
 def test_every_alarm_of_the_example_reaches_its_topic(example, example_config):
     world = world_of(example.templates, example_config)
     alarms = list(world.resources("AWS::CloudWatch::Alarm"))
-    # 3 teams x (2 endpoint alarms + 2 queue alarms) + the reaper's + fraud-detection's drift and quality alarms
-    assert len(alarms) == 15
-    assert _alarm_actions(world) == 15
+    # 3 teams x (2 endpoint alarms + 2 queue alarms) + the reaper's + fraud-detection's drift, quality and
+    # failed-monitoring-run alarms
+    assert len(alarms) == 16
+    assert _alarm_actions(world) == 16
     assert undelivered(world) == []
 
 

@@ -10,7 +10,12 @@ import pytest
 
 from lambdas.common import naming
 from pipeline_code import monitoring_definition
-from stacks.constructs.endpoint_monitoring import capture_uri, monitoring_alarm_names
+from stacks.constructs.endpoint_monitoring import (
+    PIPELINES,
+    capture_uri,
+    failed_run_alarm_name,
+    monitoring_alarm_names,
+)
 from tests.pipeline.definition_rules import argument_problems, graph_problems, reference_problems
 from tools.iam.evaluate import Request, evaluate_access
 from tools.iam.template import World
@@ -60,6 +65,10 @@ def test_the_pipeline_runs_the_monitor_on_the_endpoints_capture_as_the_teams_rol
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert defaults["WindowHours"] == 24 and defaults["MinRows"] == 100 and defaults["WindowEnd"] == "now"
     assert set(monitoring_definition.SCHEDULE_PARAMETERS) <= set(defaults)
+    environment = step["Arguments"]["Environment"]
+    (app,) = [r for r in of_type(world, STACK, "AWS::SageMaker::MlflowApp")]
+    assert environment["MLFLOW_TRACKING_URI"] == world.arn(STACK, app.logical_id)
+    assert environment["MLOPS_EXPERIMENT_NAME"] == PIPELINE, "one MLflow experiment per monitoring pipeline"
 
 
 def test_alarms_watch_the_endpoints_drift_and_quality_and_notify_the_team(world, example_config):
@@ -78,6 +87,10 @@ def test_alarms_watch_the_endpoints_drift_and_quality_and_notify_the_team(world,
         "GreaterThanOrEqualToThreshold")
     assert (quality["MetricName"], quality["Threshold"], quality["ComparisonOperator"], quality["Statistic"]) == (
         "Quality_auc", use_case.problem.quality_gate.threshold, "LessThanThreshold", "Minimum")
+    failed = alarms[failed_run_alarm_name(ENDPOINT)].properties
+    assert world.resolve(STACK, failed["AlarmActions"]) == [topic]
+    assert (failed["Namespace"], failed["MetricName"], failed["Dimensions"], failed["Threshold"]) == (
+        PIPELINES, "ExecutionFailed", [{"Name": "PipelineName", "Value": PIPELINE}], 1)
 
 
 def _role(world: World, name_part: str) -> tuple[str, list]:
