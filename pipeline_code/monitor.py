@@ -186,7 +186,7 @@ def record_in_mlflow(report: dict, environment: dict) -> str | None:
         return None
     from pipeline_code import record_run
 
-    client = record_run._client(tracking_uri)
+    client = record_run.tracking_client(tracking_uri)
     execution = environment.get("MLOPS_PIPELINE_EXECUTION_ARN") or f"{report['endpoint']}-{report['window']['end']}"
     _, run_id = record_run.run_of_execution(client, environment.get("MLOPS_EXPERIMENT_NAME") or "monitoring",
                                             execution, environment.get("MLOPS_ARTIFACT_LOCATION"))

@@ -196,7 +196,7 @@ def training_history(sagemaker, cloudwatch, job_name: str) -> dict:
             return series
 
 
-def _client(tracking_uri: str):
+def tracking_client(tracking_uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
@@ -246,7 +246,7 @@ def record_run(args: argparse.Namespace, environment: dict, sagemaker=None, clou
     analysis = read_json(args.analysis_dir, "analysis.json")
     local_jobs = environment.get("MLOPS_LOCAL_JOBS_FILE")
     found = candidates(args.training_path, args.job_name, sagemaker, Path(local_jobs) if local_jobs else None)
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     experiment_id, run_id = run_of_execution(client, environment.get("MLOPS_EXPERIMENT_NAME") or "pipeline",
                                              execution_arn, environment.get("MLOPS_ARTIFACT_LOCATION"))
     params, metrics = split_values(summary)
@@ -291,7 +291,7 @@ def record_registration(args: argparse.Namespace, environment: dict) -> str | No
     if not tracking_uri:
         print("record_run: MLFLOW_TRACKING_URI is not set; nothing is logged")
         return None
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     log_values(client, record["run_id"], {"model_package_arn": args.model_package_arn}, {},
                {"mlops.model_package_arn": args.model_package_arn})
     print(f"record_run: run {record['run_id']} registered as {args.model_package_arn}")

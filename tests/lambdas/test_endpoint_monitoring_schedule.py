@@ -284,9 +284,8 @@ def test_deploy_verify_reap_restore_and_delete_the_use_case(world):
 
 
 def test_the_reaper_reports_an_endpoint_without_a_schedule_as_plainly_deleted(world):
-    with mock_aws():
-        deleted, error = teardown.delete_monitoring_schedule(world.scheduler, UNMONITORED)
-    assert (deleted, error) == (False, None)
+    assert teardown.delete_monitoring_schedule(world.scheduler, UNMONITORED) == (False, None)
+    assert teardown.delete_monitoring_schedule(None, UNMONITORED) == (False, None), "no scheduler client, no call"
 
 
 def test_an_unmonitored_endpoint_gets_no_schedule(world):
@@ -301,3 +300,22 @@ def test_an_unmonitored_endpoint_gets_no_schedule(world):
     change = ApprovalChange(group=group, version=1, status="Approved", arn=arn)
     deploy.reconcile(world.sagemaker, world.sns, DEPLOY, DEPLOY.for_group(group), change)
     assert world.verify(UNMONITORED).monitoring_changes == []
+
+
+def test_a_rolled_back_update_keeps_the_schedule_on_the_version_still_serving(world):
+    from deploy_on_approval import endpoint_spec
+
+    first = world.approve_new_version()
+    world.deploy(first)
+    world.verify()
+    second = world.approve_new_version()
+    # What the deploy Lambda writes before UpdateEndpoint; SageMaker then rolled the update back, so the
+    # endpoint still serves the first version's config while its own tags name the second.
+    target = DEPLOY.for_group(GROUP)
+    wanted = endpoint_spec.endpoint_config_name(DEPLOY, target, second)
+    arn = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"]
+    world.sagemaker.add_tags(ResourceArn=arn, Tags=endpoint_spec.endpoint_tags(DEPLOY, package(second), second, wanted))
+    report = world.verify()
+    assert report.action == "alerted_rolled_back"
+    assert report.monitoring_changes == []
+    assert world.parameters()["ModelPackageArn"] == package(first)

@@ -651,6 +651,14 @@ def _processing(run: _Run, step: str) -> list[tuple[str, str]]:
 MONITOR_MODULE = "pipeline_code.monitor"
 
 
+def _options(arguments: list) -> dict:
+    """``--option value`` pairs of container arguments, wherever the options start (a module name or an
+    offline-install prefix may come first): both alignments of the list are read."""
+    options = dict(zip(arguments[::2], arguments[1::2]))
+    options.update(dict(zip(arguments[1::2], arguments[2::2])))
+    return options
+
+
 def _endpoint_monitoring(run: _Run, step: str, job: str, role: str, args: dict) -> None:
     """``pipeline_code.monitor`` reads the baseline (and its reference rows beside it), the hour folders of data
     capture and ground truth (``s3:ListBucket`` on each folder's prefix) and publishes to its metric namespace."""
@@ -658,8 +666,7 @@ def _endpoint_monitoring(run: _Run, step: str, job: str, role: str, args: dict) 
     if MONITOR_MODULE not in arguments:
         return
     c = run.c
-    options = dict(zip(arguments[::2], arguments[1::2]))
-    options.update(dict(zip(arguments[1::2], arguments[2::2])))
+    options = _options(arguments)
     where = f"{step} (Processing job {job})"
     baseline = options["--baseline-uri"]
     if not baseline.startswith("s3://"):  # the schedule sets it: a baseline the experiment pipeline registered
@@ -694,8 +701,7 @@ def _experiment_recording(run: _Run, step: str, job: str, role: str, args: dict)
     arguments = [_text(a) for a in args["AppSpecification"].get("ContainerArguments") or []]
     if RECORD_RUN_MODULE not in arguments or "run" not in arguments:
         return
-    options = dict(zip(arguments[::2], arguments[1::2]))
-    options.update(dict(zip(arguments[1::2], arguments[2::2])))
+    options = _options(arguments)
     action, resource_type = CANDIDATE_LISTINGS[options["--training-path"]]
     raw = run.steps[step]["Arguments"]["AppSpecification"]["ContainerArguments"]
     job_step = raw[raw.index("--job-name") + 1]
