@@ -313,6 +313,9 @@ def studio_teardown_acknowledgments(construct) -> list[Acknowledgment]:
                        "Apps users start in this domain (under the covered profiles or spaces); names are made at run time."),
         Acknowledgment(policy, f"{IAM5}[Resource::{sagemaker}:space/{domain}/{construct.resource_name_prefix}*]",
                        "Spaces users create in this domain (under the covered name prefix); names are made at run time."),
+        Acknowledgment(f"{here}/OnEventRole/DefaultPolicy/Resource", f"{IAM5}[Resource::*]",
+                       "cloudformation:ListStacks, a dependent action of DescribeStacks in the Service Authorization "
+                       "Reference, supports no resource-level permissions."),
         *_provider_invoke(stack, f"{here}/ProviderOnEventRole/DefaultPolicy/Resource", functions),
         *_provider_invoke(stack, f"{here}/ProviderWaiterRole/DefaultPolicy/Resource", functions),
         Acknowledgment(waiter_policy, f"{IAM5}[Resource::*]",

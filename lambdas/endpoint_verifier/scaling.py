@@ -7,6 +7,14 @@ differs, so the verifier can call `ensure_scaling` on every InService event: aft
 rollback, and after the restore command recreated an endpoint the reaper deleted (the reaper
 deregisters the target, which removes its policy and scheduled actions with it).
 
+The limits of a target that exists are not the verifier's: a scheduled floor raises MinCapacity when its
+schedule runs and holds it until another floor's schedule sets a new one, and an operator may change
+MinCapacity, MaxCapacity or SuspendedState. Only a new target (first registration, or after the reaper or
+the deploy Lambda deregistered it) gets the config's limits; an existing one is never re-registered, so
+RegisterScalableTarget never lowers a floor in effect nor resets what an operator set. The verifier keeps
+no record of the limits it last registered, so a change of ``min_instances`` or ``max_instances`` reaches an
+existing target only through the floors (each carries ``max_instances``) or at its next registration.
+
 A use case without autoscaling is left alone: whatever someone registered by hand stays.
 """
 
@@ -73,22 +81,17 @@ class ScalingSettings:
         )
 
 
-def target_request(
-    endpoint: str, settings: ScalingSettings, team: str, prefix: str, *, new: bool = True
-) -> dict[str, Any]:
-    """The RegisterScalableTarget request. A new target is tagged with its team, which scopes the team's
-    permissions to its own targets; tags are given only at creation (a registration that changes the limits
-    of an existing target keeps them)."""
-    request: dict[str, Any] = {
+def target_request(endpoint: str, settings: ScalingSettings, team: str, prefix: str) -> dict[str, Any]:
+    """The RegisterScalableTarget request of a new target: the config's limits, tagged with its team (which
+    scopes the team's permissions to its own targets)."""
+    return {
         "ServiceNamespace": NAMESPACE,
         "ResourceId": resource_id(endpoint),
         "ScalableDimension": DIMENSION,
         "MinCapacity": settings.min_instances,
         "MaxCapacity": settings.max_instances,
+        "Tags": {tags.MANAGED_BY: tags.MANAGED_BY_VALUE, tags.TEAM: team, tags.PLATFORM: prefix},
     }
-    if new:
-        request["Tags"] = {tags.MANAGED_BY: tags.MANAGED_BY_VALUE, tags.TEAM: team, tags.PLATFORM: prefix}
-    return request
 
 
 def policy_request(endpoint: str, settings: ScalingSettings) -> dict[str, Any]:
@@ -184,17 +187,13 @@ def _floor_matches(registered: dict | None, wanted: dict) -> bool:
 def ensure_scaling(
     autoscaling: Any, endpoint: str, settings: ScalingSettings | None, *, team: str, prefix: str
 ) -> list[str]:
-    """Bring the endpoint's target, policy and floors to `settings`; returns what was written (empty: nothing)."""
+    """Register the endpoint's target when it has none, and bring its policy and floors to `settings`; returns
+    what was written (empty: nothing). The limits and suspended state of an existing target are left as they are."""
     if settings is None:
         return []
     changed: list[str] = []
-    target = _registered_target(autoscaling, endpoint)
-    if target is None or (target.get("MinCapacity"), target.get("MaxCapacity")) != (
-        settings.min_instances, settings.max_instances
-    ):
-        autoscaling.register_scalable_target(
-            **target_request(endpoint, settings, team, prefix, new=target is None)
-        )
+    if _registered_target(autoscaling, endpoint) is None:
+        autoscaling.register_scalable_target(**target_request(endpoint, settings, team, prefix))
         changed.append(f"target {settings.min_instances}-{settings.max_instances}")
     wanted_policy = policy_request(endpoint, settings)
     if not _policy_matches(_registered_policy(autoscaling, endpoint), wanted_policy):

@@ -676,18 +676,33 @@ class DeployOnApproval(Construct):
                 resources=["*"],
             )
         )
+        # A registration with Tags is also authorized as TagResource on the target (the reference lists it as
+        # a dependent action), and the reference lists only the tag keys for TagResource: the namespace and
+        # dimension keys are absent there, so they condition RegisterScalableTarget alone. aws:ResourceTag
+        # (listed for the ScalableTarget resource type) is present when the target exists: an existing target
+        # of another team is refused; a new one has no tags yet, hence IfExists.
+        own_or_new = {f"aws:ResourceTag/{tags.TEAM}": self.team.name}
+        tagged_for_the_team = {
+            f"aws:RequestTag/{tags.TEAM}": self.team.name,
+            f"aws:RequestTag/{tags.MANAGED_BY}": tags.MANAGED_BY_VALUE,
+        }
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="RegisterTargetsTaggedForTheTeam",
-                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
+                actions=["application-autoscaling:RegisterScalableTarget"],
                 resources=[target_arn],
                 conditions={
-                    "StringEquals": {
-                        **endpoint_scaling,
-                        f"aws:RequestTag/{tags.TEAM}": self.team.name,
-                        f"aws:RequestTag/{tags.MANAGED_BY}": tags.MANAGED_BY_VALUE,
-                    }
+                    "StringEquals": {**endpoint_scaling, **tagged_for_the_team},
+                    "StringEqualsIfExists": own_or_new,
                 },
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TagTargetsForTheTeam",
+                actions=["application-autoscaling:TagResource"],
+                resources=[target_arn],
+                conditions={"StringEquals": tagged_for_the_team, "StringEqualsIfExists": own_or_new},
             )
         )
         fn.add_to_role_policy(

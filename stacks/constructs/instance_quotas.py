@@ -22,15 +22,18 @@ from stacks.constructs.lambda_function import encrypted_provider, platform_funct
 RESOURCE_TYPE = "Custom::SageMakerInstanceQuota"
 HANDLER = "instance_quotas.handler.handler"
 # Service Quotas actions the handler calls. The Service Authorization Reference lists no required
-# resource type for any of them, so IAM authorizes them on `*`; the `servicequotas:service` condition
-# key (listed for GetServiceQuota and RequestServiceQuotaIncrease) limits those two to SageMaker.
+# resource type for any of them, so IAM authorizes them on `*`. Only RequestServiceQuotaIncrease is
+# limited to SageMaker: the reference lists the `servicequotas:service` condition key for it, and for
+# none of the reads (a condition on a key the action does not carry never matches, so the read would
+# be denied); the reads reveal quota values only.
 UNSCOPED_READ_ACTIONS = [
     "servicequotas:ListAWSDefaultServiceQuotas",
     "servicequotas:ListServiceQuotas",
     "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
     "servicequotas:GetAWSDefaultServiceQuota",
+    "servicequotas:GetServiceQuota",
 ]
-QUOTA_ACTIONS = ["servicequotas:GetServiceQuota", "servicequotas:RequestServiceQuotaIncrease"]
+QUOTA_ACTIONS = ["servicequotas:RequestServiceQuotaIncrease"]
 QUOTA_SERVICE_CODE = "sagemaker"
 SERVICE_QUOTAS_PRINCIPAL = "servicequotas.amazonaws.com"
 
@@ -125,7 +128,7 @@ class InstanceQuotaRequests(Construct):
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ReadAndRaiseSageMakerQuotas",
+                sid="RaiseSageMakerQuotas",
                 actions=QUOTA_ACTIONS,
                 resources=["*"],
                 conditions={"StringEquals": {"servicequotas:service": QUOTA_SERVICE_CODE}},

@@ -115,6 +115,13 @@ class StudioTeardown(Construct):
                 sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]
             )
         )
+        # The Service Authorization Reference lists cloudformation:ListStacks as a dependent action of
+        # DescribeStacks; it takes no resource-level permissions and reveals stack names and states only.
+        self.on_event_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeStacksNeedsListStacks", actions=["cloudformation:ListStacks"], resources=["*"]
+            )
+        )
         self.is_complete_function = platform_function(
             self,
             "IsComplete",

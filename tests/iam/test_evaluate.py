@@ -71,15 +71,15 @@ def test_a_missing_key_fails_positive_operators_and_passes_negated_and_if_exists
     not_equals = allow("sagemaker:*", "*", {"StringNotEquals": {"aws:ResourceTag/mlops:team": "churn"}})
     if_exists = allow("sagemaker:*", "*", {"StringEqualsIfExists": {"aws:ResourceTag/mlops:team": "fraud"}})
     for statement, with_tag, without_tag in ((equals, True, False), (not_equals, True, True), (if_exists, True, True)):
-        assert evaluate([statement], Request("sagemaker:X", "*", tagged)).allowed is with_tag
-        assert evaluate([statement], Request("sagemaker:X", "*", untagged)).allowed is without_tag
+        assert evaluate([statement], Request("sagemaker:DeleteEndpoint", ENDPOINT, tagged)).allowed is with_tag
+        assert evaluate([statement], Request("sagemaker:DeleteEndpoint", ENDPOINT, untagged)).allowed is without_tag
     other = {"aws:ResourceTag/mlops:team": "churn"}
-    assert not evaluate([if_exists], Request("sagemaker:X", "*", other)).allowed
-    assert not evaluate([not_equals], Request("sagemaker:X", "*", other)).allowed
+    assert not evaluate([if_exists], Request("sagemaker:DeleteEndpoint", ENDPOINT, other)).allowed
+    assert not evaluate([not_equals], Request("sagemaker:DeleteEndpoint", ENDPOINT, other)).allowed
 
 
 def test_context_keys_are_case_insensitive_and_values_are_not_unless_ignore_case():
-    request = Request("sagemaker:X", "*", {"AWS:ResourceTag/mlops:keep-alive": "TRUE"})
+    request = Request("sagemaker:DeleteEndpoint", ENDPOINT, {"AWS:ResourceTag/mlops:keep-alive": "TRUE"})
     assert not evaluate([allow("sagemaker:*", "*", {"StringEquals": {"aws:resourcetag/mlops:keep-alive": "true"}})],
                         request).allowed
     assert evaluate([allow("sagemaker:*", "*", {"StringEqualsIgnoreCase": {"aws:ResourceTag/mlops:keep-alive": "true"}})],
@@ -99,8 +99,8 @@ def test_set_operators_and_like_and_null():
     assert evaluate([like], Request("sns:Publish", "*", {"aws:SourceArn": alarm})).allowed
     assert not evaluate([like], Request("sns:Publish", "*", {"aws:SourceArn": alarm.replace("fraud", "churn")})).allowed
     null = allow("sagemaker:*", "*", {"Null": {"aws:RequestTag/mlops:team": "false"}})
-    assert evaluate([null], Request("sagemaker:X", "*", {"aws:RequestTag/mlops:team": "fraud"})).allowed
-    assert not evaluate([null], Request("sagemaker:X", "*")).allowed
+    assert evaluate([null], Request("sagemaker:CreateEndpoint", ENDPOINT, {"aws:RequestTag/mlops:team": "fraud"})).allowed
+    assert not evaluate([null], Request("sagemaker:CreateEndpoint", ENDPOINT)).allowed
 
 
 def test_the_principal_counts_only_in_resource_policies():
@@ -131,3 +131,34 @@ def test_a_resource_policy_deny_wins_over_an_identity_allow():
     assert not evaluate_access([allow("s3:*", "*")], [only_team], request).allowed
     own = Request("s3:GetObject", f"{bucket}/data.csv", principal_arn=ROLE)
     assert evaluate_access([allow("s3:*", "*")], [only_team], own).allowed
+
+
+def test_a_key_the_reference_does_not_list_for_the_action_is_absent_whatever_the_context_says():
+    """A condition key counts only where the Service Authorization Reference lists it for the action or
+    for the resource type it acts on; a request context carrying it anyway is read without it."""
+    quota = {"servicequotas:service": "sagemaker"}
+    scoped = allow("servicequotas:*", "*", {"StringEquals": {"servicequotas:service": "sagemaker"}})
+    # listed for RequestServiceQuotaIncrease, not (in AWS's published reference) for GetServiceQuota
+    assert evaluate([scoped], Request("servicequotas:RequestServiceQuotaIncrease", "*", quota)).allowed
+    assert not evaluate([scoped], Request("servicequotas:GetServiceQuota", "*", quota)).allowed
+    # the scalable-target keys of Application Auto Scaling are not listed for TagResource
+    target = f"arn:aws:application-autoscaling:us-east-1:{ACCOUNT}:scalable-target/056ff2f5d8ba4a2e90b1f5e3c4ac7c4e"
+    dimension = {"application-autoscaling:service-namespace": "sagemaker", "aws:RequestTag/mlops:team": "fraud"}
+    namespaced = allow("application-autoscaling:*", "*",
+                       {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}})
+    assert evaluate([namespaced], Request("application-autoscaling:RegisterScalableTarget", target, dimension)).allowed
+    assert not evaluate([namespaced], Request("application-autoscaling:TagResource", target, dimension)).allowed
+    # tags: aws:RequestTag where the action lists it, aws:ResourceTag where the resource type does
+    tagged = allow("application-autoscaling:*", "*", {"StringEquals": {"aws:RequestTag/mlops:team": "fraud"}})
+    assert evaluate([tagged], Request("application-autoscaling:TagResource", target, dimension)).allowed
+    assert not evaluate([tagged], Request("application-autoscaling:PutScalingPolicy", target, dimension)).allowed
+    owned = allow("application-autoscaling:*", "*", {"StringEquals": {"aws:ResourceTag/mlops:team": "fraud"}})
+    resource_tag = {"aws:ResourceTag/mlops:team": "fraud"}
+    assert evaluate([owned], Request("application-autoscaling:PutScalingPolicy", target, resource_tag)).allowed
+    assert not evaluate([owned], Request("application-autoscaling:DescribeScalableTargets", "*", resource_tag)).allowed
+    # global keys other than the tag keys are set on every request
+    transport = allow("servicequotas:*", "*", {"Bool": {"aws:SecureTransport": "true"}})
+    assert evaluate([transport], Request("servicequotas:GetServiceQuota", "*")).allowed
+    # a key no reference entry lists at all (a typo, a made-up key) never matches
+    typo = allow("sagemaker:*", "*", {"StringEquals": {"sagemaker:ResourceTeam": "fraud"}})
+    assert not evaluate([typo], Request("sagemaker:DeleteEndpoint", ENDPOINT, {"sagemaker:ResourceTeam": "fraud"})).allowed

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from tests.lambdas import conftest as sufficiency
+from tools.iam.evaluate import evaluate
 from tools.iam.requests import MappingError, Observations, iam_action, iam_requests
 
 REGION = "us-east-1"
@@ -199,8 +200,35 @@ def test_tagging_and_describe_stacks_are_authorized_on_the_resource_they_name():
     stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlp-team-fraud/abc"
     assert summary(requests("sagemaker", "ListTags", {"ResourceArn": endpoint})) == [("sagemaker:ListTags", endpoint)]
     assert summary(requests("sagemaker", "AddTags", {"ResourceArn": endpoint, "Tags": TAGS})) == [("sagemaker:AddTags", endpoint)]
-    assert summary(requests("cloudformation", "DescribeStacks", {"StackName": stack})) == [("cloudformation:DescribeStacks", stack)]
-    assert summary(requests("cloudformation", "DescribeStacks", {})) == [("cloudformation:DescribeStacks", "*")]
+    # the reference lists cloudformation:ListStacks (authorized on *) as a dependent action of DescribeStacks
+    assert summary(requests("cloudformation", "DescribeStacks", {"StackName": stack})) == [
+        ("cloudformation:DescribeStacks", stack), ("cloudformation:ListStacks", "*")]
+    assert summary(requests("cloudformation", "DescribeStacks", {})) == [
+        ("cloudformation:DescribeStacks", "*"), ("cloudformation:ListStacks", "*")]
+
+
+def test_a_registration_with_tags_also_tags_the_target_with_the_request_tags_only():
+    """RegisterScalableTarget with Tags is also authorized as application-autoscaling:TagResource (a
+    dependent action in the reference) on the target, whose request carries the tag keys only."""
+    params = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/mlp-fraud-a/variant/AllTraffic",
+              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 1, "MaxCapacity": 2,
+              "Tags": {"mlops:team": "fraud"}}
+    target = f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/(new-target)"
+    register, tag = requests("application-autoscaling", "RegisterScalableTarget", params)
+    assert (register.action, register.resource) == ("application-autoscaling:RegisterScalableTarget", target)
+    assert (tag.action, tag.resource) == ("application-autoscaling:TagResource", target)
+    assert tag.context == {"aws:RequestTag/mlops:team": "fraud", "aws:TagKeys": ["mlops:team"]}
+    untagged = {k: v for k, v in params.items() if k != "Tags"}
+    assert summary(requests("application-autoscaling", "RegisterScalableTarget", untagged)) == [
+        ("application-autoscaling:RegisterScalableTarget", target)]
+
+
+def test_a_dependent_action_that_is_neither_requested_nor_explained_is_a_gap(monkeypatch):
+    from tools.iam import requests as mapping
+
+    monkeypatch.delitem(mapping.DEPENDENT_ACTIONS_NOT_REQUESTED, "budgets:DescribeBudget->billing:GetBillingViewData")
+    with pytest.raises(MappingError, match="billing:GetBillingViewData as a dependent action of budgets:ViewBudget"):
+        requests("budgets", "DescribeBudget", {"AccountId": ACCOUNT, "BudgetName": "mlp-fraud"})
 
 
 def test_gaps_are_loud():
@@ -332,6 +360,68 @@ def test_the_check_passes_the_scenario_and_fails_it_once_a_grant_is_removed(worl
     assert "needing sagemaker:ListModelPackages on *:" in message
     assert "no statement of role mlp-team-fraud/DeployOnApproval/DeployFunctionRole" in message
     assert "allows it (implicit deny)" in message
+
+
+def with_condition(world, construct_path: str, action: str, condition: dict):
+    """A copy of `world` in which every statement of the function's role granting `action` also has `condition`."""
+    checker = sufficiency.Sufficiency(world)
+    stack, function = checker.function(construct_path)
+    role = world.function_role(stack, function)
+    templates = copy.deepcopy(world.templates)
+    changed = 0
+    for body in templates[stack]["Resources"].values():
+        if body["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") or {"Ref": role} not in body["Properties"].get("Roles", []):
+            continue
+        for statement in body["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                changed += 1
+                statement["Condition"] = {**statement.get("Condition", {}), **condition}
+    assert changed, f"{action} is granted to no statement of {construct_path}'s role"
+    return sufficiency.HandlerWorld(
+        templates, account=world.account, region=world.region, generated_names=world.generated_names
+    )
+
+
+@pytest.mark.parametrize("key", [
+    "servicequotas:service",  # a real key, of another service
+    "sagemaker:ResourceTeam",  # a key no service defines
+    "sagemaker:ResourceTag/mlops:team",  # a resource key, on an action authorized on * (no resource, no tags)
+])
+def test_a_condition_on_a_key_the_reference_does_not_list_for_the_action_fails_the_check(world, monkeypatch, key):
+    """The request carries only the keys the reference lists for its action: a condition on any other key
+    never matches, whatever the call's parameters say, so the check fails the scenario."""
+    deploy_function = sufficiency.FUNCTIONS["deploy_on_approval"]["handler"][0]
+    recorder = deploy_scenario(monkeypatch)
+
+    wrong = with_condition(world, deploy_function, "sagemaker:ListModelPackages", {"StringEquals": {key: "sagemaker"}})
+    failures = sufficiency.Sufficiency(wrong).failures(recorder.calls)
+
+    assert len(failures) == 1, failures
+    assert "needing sagemaker:ListModelPackages on *:" in failures[0] and "implicit deny" in failures[0]
+
+
+def test_the_quota_reads_are_denied_under_the_key_aws_does_not_set_for_them(world):
+    """GetServiceQuota carries no servicequotas:service key in AWS's published reference: the quota role
+    allows it unconditioned, and the same grant conditioned on the key (as it once was) is denied."""
+    function = sufficiency.FUNCTIONS["instance_quotas"]["handler"][0]
+    checker = sufficiency.Sufficiency(world)
+    stack, name = checker.function(function)
+    role = world.role_arn(stack, world.function_role(stack, name))
+    [get] = requests("service-quotas", "GetServiceQuota", {"ServiceCode": "sagemaker", "QuotaCode": "L-0A1B2C3D"})
+    [raise_quota] = requests("service-quotas", "RequestServiceQuotaIncrease",
+                             {"ServiceCode": "sagemaker", "QuotaCode": "L-0A1B2C3D", "DesiredValue": 4.0})
+    statements = world.role_statements(stack, world.function_role(stack, name))
+    for request in (get, raise_quota):
+        request.principal_arn = role
+        assert evaluate(statements, request).allowed, request
+    conditioned = with_condition(world, function, "servicequotas:GetServiceQuota",
+                                 {"StringEquals": {"servicequotas:service": "sagemaker"}})
+    assert not evaluate(conditioned.role_statements(stack, world.function_role(stack, name)), get).allowed
+    # the same key is listed for RequestServiceQuotaIncrease: there it limits the increase to SageMaker
+    other_service = requests("service-quotas", "RequestServiceQuotaIncrease",
+                             {"ServiceCode": "ec2", "QuotaCode": "L-1216C47A", "DesiredValue": 4.0})[0]
+    assert not evaluate(statements, other_service).allowed
 
 
 def test_an_extra_request_names_why_the_call_needs_it(world, monkeypatch):

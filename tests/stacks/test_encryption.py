@@ -13,6 +13,7 @@ import pytest
 
 from stacks.constructs.resource_policies import LOGS_KEY_ACTIONS
 from tools.iam.evaluate import Request, evaluate, evaluate_access
+from tools.iam.reference import key_in_request
 from tools.iam.template import World
 
 TEAMS = ("fraud", "churn", "pricing")
@@ -150,8 +151,13 @@ def test_cloudwatch_logs_may_use_the_key_for_every_log_group_and_nothing_else(wo
     groups = [g for g in _resources(world, "AWS::Logs::LogGroup") if "KmsKeyId" in g.properties]
     for group in groups:
         arn = f"arn:aws:logs:{world.region}:{world.account}:log-group:{world.physical_name(group.stack, group.logical_id)}"
-        for action in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:DescribeKey"):
+        for action in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom"):
             assert allowed(action, arn), (group.stack, group.logical_id, action)
+        # The CloudWatch Logs user guide ("Encrypt log data in CloudWatch Logs using AWS KMS") puts
+        # kms:Describe* under the same encryption-context condition; the reference lists no encryption
+        # context for kms:DescribeKey, so that part of the documented grant never matches.
+        assert not key_in_request("kms:DescribeKey", key_arn, "kms:EncryptionContext:aws:logs:arn")
+        assert not allowed("kms:DescribeKey", arn)
     some_group = f"log-group:{world.physical_name(groups[0].stack, groups[0].logical_id)}"
     assert not allowed("kms:Decrypt", f"arn:aws:logs:{world.region}:999999999999:{some_group}")
     assert not allowed("kms:Decrypt", f"arn:aws:logs:eu-west-1:{world.account}:{some_group}")

@@ -227,16 +227,19 @@ def test_quota_role_is_least_privilege(synth):
     statements = [s for s in statements_of(synth.platform, role_of(stack, synth.constructs["quotas"].function))
                   if s.get("Sid") not in BASELINE_SIDS]
     unconditioned = [s for s in statements if s["Resource"] == "*" and "Condition" not in s]
+    # The reads take no resource and, in AWS's published reference, no condition key: a condition would
+    # never match, so they are granted on `*` alone (they reveal quota values only).
     assert sorted(a for s in unconditioned for a in actions(s)) == sorted([
         "servicequotas:GetAWSDefaultServiceQuota",
+        "servicequotas:GetServiceQuota",
         "servicequotas:ListAWSDefaultServiceQuotas",
         "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
         "servicequotas:ListServiceQuotas",
     ])
-    # The reference authorizes these two on `*` (their quota resource type is optional); the condition
-    # key it lists for them keeps the grant to SageMaker's quotas.
+    # The increase is authorized on `*` too (its quota resource type is optional); the condition key the
+    # reference lists for it keeps the grant to SageMaker's quotas.
     scoped = next(s for s in statements if "servicequotas:RequestServiceQuotaIncrease" in actions(s))
-    assert sorted(actions(scoped)) == ["servicequotas:GetServiceQuota", "servicequotas:RequestServiceQuotaIncrease"]
+    assert actions(scoped) == ["servicequotas:RequestServiceQuotaIncrease"]
     assert scoped["Resource"] == "*"
     assert scoped["Condition"] == {"StringEquals": {"servicequotas:service": "sagemaker"}}
     linked_role = next(s for s in statements if "iam:CreateServiceLinkedRole" in actions(s))
@@ -337,7 +340,9 @@ def test_on_event_may_only_read_its_own_stack(synth):
         statements = [s for s in statements_of(template, role_of(stack, synth.constructs[name].on_event_function))
                       if s.get("Sid") not in BASELINE_SIDS]
         assert statements == [{"Action": "cloudformation:DescribeStacks", "Effect": "Allow",
-                               "Resource": {"Ref": "AWS::StackId"}, "Sid": "ReadOwnStackStatus"}]
+                               "Resource": {"Ref": "AWS::StackId"}, "Sid": "ReadOwnStackStatus"},
+                              {"Action": "cloudformation:ListStacks", "Effect": "Allow",
+                               "Resource": "*", "Sid": "DescribeStacksNeedsListStacks"}]
 
 
 def test_team_teardown_can_delete_only_apps_and_spaces_of_the_domain(synth):

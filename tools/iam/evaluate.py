@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from tools.iam.reference import key_in_request
 from tools.iam.template import describe
 
 DEFAULT_CONTEXT = {"aws:SecureTransport": "true"}
@@ -41,7 +42,11 @@ class Request:
     principal_account: str | None = None
 
     def context_value(self, key: str) -> Any:
-        """A context key as IAM sets it: the given context over the keys every request carries."""
+        """A context key as IAM sets it: the given context over the keys every request carries, and None
+        for a key the Service Authorization Reference does not list for the action or its resource type
+        (`tools.iam.reference.key_in_request`): AWS never sets it, whatever the call's parameters say."""
+        if not key_in_request(self.action, self.resource, key):
+            return None
         implied: dict[str, Any] = {"aws:PrincipalIsAWSService": "true" if self.principal_service else "false"}
         if self.principal_arn:
             implied["aws:PrincipalArn"] = self.principal_arn

