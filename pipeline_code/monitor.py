@@ -26,12 +26,15 @@ CLI: ``python -m pipeline_code.monitor --baseline-uri URI --capture-uri URI --gr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import math
 import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -144,7 +147,8 @@ def metric_data(report: dict) -> list:
     Per feature (dimensions ``EndpointName``, ``ModelVersion``, ``Feature``): ``FeatureDriftScore`` (the test's
     score: a p-value or a distance, see ``pipeline_code.drift``) and ``FeatureDrifted`` (1 or 0). Per endpoint and
     version, and per endpoint alone (what the alarms watch): ``DriftedFeatureShare``, ``CapturedRows``,
-    ``LabelledRows`` and ``Quality_<metric>`` for each quality metric of the window.
+    ``LabelledRows`` and ``Quality_<metric>`` for each quality metric of the window. The values are the report's;
+    ``publish`` makes them values CloudWatch accepts (``metric_value``).
     """
     endpoint = {"Name": "EndpointName", "Value": report["endpoint"]}
     version = {"Name": "ModelVersion", "Value": report["model_version"]}
@@ -170,13 +174,118 @@ def metric_data(report: dict) -> list:
     return data
 
 
+# What PutMetricData accepts (CloudWatch API reference): MetricDatum
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html (a value is 0 or of
+# magnitude 2^-360 to 2^360, never NaN or infinite; metric name 1-255 characters; at most 30 dimensions),
+# Dimension https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html (name 1-255
+# characters, value 1-1,024 of printable ASCII; 255 here, the most a CloudFormation alarm dimension takes) and
+# PutMetricData https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html (at most
+# 1,000 metrics and 1 MB per request). One datum out of bounds fails the whole request. The same rules, for the
+# Lambda functions, are in lambdas/common/metric_datums.py (this container has no lambdas/);
+# tests/pipeline/test_metric_ranges.py checks that both give the same datums.
+SMALLEST_VALUE = 2.0 ** -360
+LARGEST_VALUE = 2.0 ** 360
+MAX_DIMENSIONS = 30
+MAX_NAME = 255
+MAX_DIMENSION_VALUE = 255
+MAX_DATUMS_PER_REQUEST = 1000
+MAX_REQUEST_BYTES = 900_000
+HASH_CHARACTERS = 16
+
+
+def metric_value(value) -> float | None:
+    """``value`` as CloudWatch accepts it, or None for NaN and infinities (which have no faithful stand-in).
+
+    A nonzero magnitude below 2^-360 becomes 2^-360 with its sign, one above 2^360 becomes 2^360 with its sign,
+    and -0.0 becomes 0.0: a KS p-value of 1e-232 stays a positive score far below every drift threshold, where 0
+    would claim an impossible certainty and leaving it out would hide the most drifted feature.
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    if number == 0.0:
+        return 0.0
+    return math.copysign(min(max(abs(number), SMALLEST_VALUE), LARGEST_VALUE), number)
+
+
+def dimension_value(value: str) -> str:
+    """``value`` when CloudWatch accepts it as it is; otherwise a stable stand-in it accepts.
+
+    A value longer than 255 characters, or with characters other than printable ASCII (a feature's name), keeps
+    its first characters (others replaced by ``?``) and ends in ``~`` and 16 hex digits of the SHA-256 of the
+    whole value: every window publishes the feature under the same value, so its dashboard series stays one
+    series, and two names sharing a long prefix stay two series.
+    """
+    text = str(value)
+    if len(text) <= MAX_DIMENSION_VALUE and all(32 <= ord(c) < 127 for c in text) and text.strip():
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_CHARACTERS]
+    kept = "".join(c if 32 <= ord(c) < 127 else "?" for c in text[:MAX_DIMENSION_VALUE - HASH_CHARACTERS - 1])
+    return f"{kept}~{digest}"
+
+
+def valid_datum(datum: dict) -> tuple:
+    """(a copy of ``datum`` CloudWatch accepts, None), or (None, why it cannot be sent).
+
+    ``Value`` follows ``metric_value`` and dimension values ``dimension_value``. The datum is left out when its
+    value is NaN or infinite, or when its metric name or a dimension name is not 1-255 characters, it has more
+    than 30 dimensions or an empty dimension value (names are what the alarms and dashboards refer to).
+    """
+    dimensions = datum.get("Dimensions") or []
+    label = "{}[{}]".format(datum.get("MetricName"), ",".join(f"{d['Name']}={d['Value']}" for d in dimensions))[:300]
+    name = str(datum.get("MetricName", ""))
+    if not 1 <= len(name) <= MAX_NAME:
+        return None, f"{label}: metric name of {len(name)} characters, not 1-{MAX_NAME}"
+    if len(dimensions) > MAX_DIMENSIONS:
+        return None, f"{label}: {len(dimensions)} dimensions, more than {MAX_DIMENSIONS}"
+    for dimension in dimensions:
+        if not 1 <= len(str(dimension["Name"])) <= MAX_NAME:
+            return None, f"{label}: dimension name of {len(str(dimension['Name']))} characters, not 1-{MAX_NAME}"
+        if not str(dimension["Value"]):
+            return None, f"{label}: empty value of dimension {dimension['Name']!r}"
+    value = metric_value(datum["Value"])
+    if value is None:
+        return None, f"{label}: value {datum['Value']!r} is not finite"
+    result = dict(datum, Value=value)
+    if "Dimensions" in datum:
+        result["Dimensions"] = [{"Name": str(d["Name"]), "Value": dimension_value(d["Value"])} for d in dimensions]
+    return result, None
+
+
+def _leaves(value) -> list:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _size(datum: dict) -> int:
+    """An upper estimate of the bytes ``datum`` takes in a request: in the query protocol, the most verbose of
+    CloudWatch's, each field is ``MetricData.member.<n>.<path>=<URL-encoded value>&`` (at most 64 bytes and the
+    value)."""
+    return sum(64 + len(quote(str(leaf), safe="-_.~")) for leaf in _leaves(datum))
+
+
 def publish(cloudwatch, namespace: str, data: list) -> int:
-    """PutMetricData in requests of at most 1000 datums (the API's limit); returns the requests made."""
-    requests = 0
-    for start in range(0, len(data), 1000):
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 1000])
-        requests += 1
-    return requests
+    """PutMetricData of ``data`` made valid by ``valid_datum``, in requests of at most 1,000 datums and about
+    900 KB; a datum that cannot be sent is left out and named on stderr. Returns the requests made."""
+    batches: list = []
+    size = 0
+    for datum in data:
+        valid, reason = valid_datum(datum)
+        if valid is None:
+            print(f"monitor: metric datum not published: {reason}", file=sys.stderr)
+            continue
+        datum_size = _size(valid)
+        if not batches or len(batches[-1]) >= MAX_DATUMS_PER_REQUEST or size + datum_size > MAX_REQUEST_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(valid)
+        size += datum_size
+    for batch in batches:
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+    return len(batches)
 
 
 def record_in_mlflow(report: dict, environment: dict) -> str | None:

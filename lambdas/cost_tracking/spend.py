@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from common import metric_datums
 
 METRIC_ACTUAL = "MonthToDateCost"
 METRIC_FORECAST = "ForecastedCost"
@@ -60,6 +61,7 @@ def metric_data(spends: list) -> list:
     return data
 
 
-def publish(cloudwatch: Any, namespace: str, data: list) -> None:
-    for start in range(0, len(data), 1000):
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 1000])
+def publish(cloudwatch: Any, namespace: str, data: list) -> list:
+    """PutMetricData of ``data`` made valid by ``common.metric_datums`` (at most 1,000 datums a request); returns
+    the reasons of the datums left out (a NaN or infinite amount), each also logged."""
+    return metric_datums.put_metric_data(cloudwatch, namespace, data)[1]
