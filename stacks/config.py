@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import difflib
 import ipaddress
 import re
+import sys
 import types
 import typing
 from enum import Enum
@@ -85,6 +87,8 @@ LOADER_ONLY_RULES = {
 # A rule checked together with the ones above (so that it is reported even when other items are bad) that the
 # schema says too (`uniqueItems`).
 UNIQUE_ITEMS_RULE = "unique_items"
+# A quota's instance type is one of SageMaker's for the quota's usage; the schema says so with `if`/`then`.
+INSTANCE_TYPE_RULE = "instance_type_for_usage"
 
 
 class ConfigError(Exception):
@@ -169,6 +173,65 @@ UseCaseName = Annotated[
 InstanceType = Annotated[
     str, _pattern(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.large' (must start with 'ml.')")
 ]
+
+# --- SageMaker instance types, per usage -----------------------------------------------------------------------
+INSTANCE_TYPE_SHAPES = {
+    "endpoint": "ProductionVariantInstanceType",
+    "processing": "ProcessingInstanceType",
+    "training": "TrainingInstanceType",
+    "spot-training": "TrainingInstanceType",
+    "transform": "TransformInstanceType",
+    "notebook-instance": "InstanceType",
+}
+"""Per usage SageMaker names in its instance quotas, the shape of botocore's SageMaker service model whose enum
+lists the instance types valid for that usage."""
+
+
+def _sagemaker_instance_types() -> dict[str, tuple[str, ...]]:
+    """The instance types valid per usage, read from botocore's SageMaker service model (offline)."""
+    try:
+        from botocore.loaders import create_loader
+    except ImportError as exc:
+        raise ImportError(
+            "stacks.config needs botocore: its SageMaker service model lists the valid instance types "
+            "(pip install -r requirements-dev.txt)"
+        ) from exc
+    shapes = create_loader().load_service_model("sagemaker", "service-2")["shapes"]
+    return {usage: tuple(shapes[shape]["enum"]) for usage, shape in INSTANCE_TYPE_SHAPES.items()}
+
+
+INSTANCE_TYPES = _sagemaker_instance_types()
+
+
+def instance_type_problem(value: str, usage: str) -> str | None:
+    """Why `value` is not a SageMaker instance type for `usage`, naming the close matches, the usages it is valid
+    for and how to list all of them; None when it is one."""
+    allowed = INSTANCE_TYPES[usage]
+    if value in allowed:
+        return None
+    elsewhere = [other for other, types in INSTANCE_TYPES.items() if value in types]
+    message = f"{value!r} is not a SageMaker instance type for {usage} usage"
+    if elsewhere:
+        message += f" (only for {', '.join(elsewhere)})"
+    close = difflib.get_close_matches(value, allowed, n=5, cutoff=0.6)
+    message += f"; close matches: {', '.join(close)}" if close else "; no close match"
+    return f"{message}; all {len(allowed)}: python -m stacks.config instance-types {usage}"
+
+
+def _instance_type_for(usage: str) -> _Rule:
+    """One of SageMaker's instance types for `usage` (the schema's `allOf` keeps the long list out of docs/config.md)."""
+
+    def check(value: str) -> str:
+        problem = instance_type_problem(value, usage)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return _Rule({"allOf": [{"enum": list(INSTANCE_TYPES[usage])}]}, check)
+
+
+EndpointInstanceType = Annotated[InstanceType, _instance_type_for("endpoint")]
+ProcessingInstanceType = Annotated[InstanceType, _instance_type_for("processing")]
 AccountId = Annotated[str, _pattern(r"[0-9]{12}", "exactly 12 digits")]
 Region = Annotated[str, _one_of(SUPPORTED_REGIONS)]
 TagValue = Annotated[
@@ -354,7 +417,8 @@ def _mode_required(schema: dict[str, Any], model: type) -> None:
 
 class Problem(NamedTuple):
     """One config problem found by a section's `_problems`: where (relative to the section), the offending value,
-    the whole message (it names the value), and the rule (a `LOADER_ONLY_RULES` key or `UNIQUE_ITEMS_RULE`)."""
+    the whole message (it names the value), and the rule (a `LOADER_ONLY_RULES` key, `UNIQUE_ITEMS_RULE` or
+    `INSTANCE_TYPE_RULE`)."""
 
     loc: tuple[str | int, ...]
     value: Any
@@ -510,12 +574,36 @@ class QuotaUsage(str, Enum):
     notebook_instance = "notebook-instance"
 
 
+def _instance_type_per_usage(schema: dict[str, Any], model: type) -> None:
+    """A quota's instance type is one of SageMaker's for its usage."""
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"usage": {"const": usage}}, "required": ["usage"]},
+            "then": {"properties": {"instance_type": {"enum": list(types)}}},
+        }
+        for usage, types in INSTANCE_TYPES.items()
+    ]
+
+
 class QuotaRequest(Strict):
     """A SageMaker instance quota the platform raises (never lowers) on deploy."""
 
-    instance_type: InstanceType
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_instance_type_per_usage)
+
+    instance_type: InstanceType = Field(
+        description="One of SageMaker's instance types for the usage (`python -m stacks.config instance-types "
+        "<usage>` lists them)."
+    )
     usage: QuotaUsage
     desired: StrictInt = Field(gt=0, le=10_000, description="The applied value the platform asks for.")
+
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        if not (ok("instance_type") and ok("usage")):
+            return []
+        value = data["instance_type"]
+        problem = instance_type_problem(value, QuotaUsage(data["usage"]).value)
+        return [Problem(("instance_type",), value, problem, INSTANCE_TYPE_RULE)] if problem else []
 
 
 class ReaperSettings(Strict):
@@ -622,14 +710,18 @@ class Monitoring(Strict):
     window_hours: StrictInt = Field(24, ge=1, le=168, description="Hours of data capture one run compares.")
     min_rows: StrictInt = Field(
         100, ge=10, le=10_000_000, description="Captured rows a window needs for a drift verdict.")
-    instance_type: InstanceType = Field("ml.m5.large", description="Instance type of the monitoring job.")
+    instance_type: ProcessingInstanceType = Field(
+        "ml.m5.large", description="Instance type of the monitoring job: one of SageMaker's processing instance types "
+        "(`python -m stacks.config instance-types processing` lists them).")
     alarms: MonitoringAlarms = MonitoringAlarms()
 
 
 class EndpointSettings(Strict):
     """The endpoint that serves a use case's newest approved model version."""
 
-    instance_type: InstanceType = "ml.m5.large"
+    instance_type: EndpointInstanceType = Field(
+        "ml.m5.large", description="One of SageMaker's endpoint instance types (`python -m stacks.config "
+        "instance-types endpoint` lists them).")
     initial_instance_count: StrictInt = Field(1, ge=1, le=100)
     deployment: Deployment = Deployment()
     data_capture: DataCapture = DataCapture()
@@ -1210,17 +1302,22 @@ class PlatformConfig(Strict):
     )
     teams: list[Team] = Field(min_length=1)
 
-    @model_validator(mode="wrap")
     @classmethod
-    def _every_problem_at_once(cls, data: Any, handler: Any) -> "PlatformConfig":
-        """Field errors and several-field problems in one error: pydantic alone skips the latter when any field
-        is bad, so they are found on the raw data then (skipping rules whose inputs are bad themselves)."""
+    def model_validate(cls, obj: Any, **options: Any) -> "PlatformConfig":
+        """A validated config, or one ValidationError with the field errors and the several-field problems:
+        pydantic alone skips the latter when any field is bad, so they are found on the raw data then (skipping
+        rules whose inputs are bad themselves).
+
+        This wraps the validator from outside rather than as a `mode="wrap"` model validator: pydantic-core's
+        wrap handler (`ValidatorCallable`) reports the model's whole validator tree to the garbage collector
+        without owning it, and a failed validation keeps the handler alive in the traceback frames of its
+        errors, so a collection while it lives can free the model class itself."""
         token = _PLATFORM_WIDE.set(True)
         try:
-            config = handler(data)
+            config = super().model_validate(obj, **options)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-            problems = _section_problems(cls, data, (), _ok_unless([_normalized(e["loc"]) for e in errors]))
+            problems = _section_problems(cls, obj, (), _ok_unless([_normalized(e["loc"]) for e in errors]))
             if not problems:
                 raise
             raise ValidationError.from_exception_data(exc.title, [
@@ -1393,3 +1490,16 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "SageMaker MLOps platform config"
     return schema
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m stacks.config instance-types <usage>``: SageMaker's instance types for a usage, one a line."""
+    if len(argv) != 2 or argv[0] != "instance-types" or argv[1] not in INSTANCE_TYPES:
+        print(f"usage: python -m stacks.config instance-types {{{','.join(INSTANCE_TYPES)}}}", file=sys.stderr)
+        return 2
+    print("\n".join(sorted(INSTANCE_TYPES[argv[1]])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
