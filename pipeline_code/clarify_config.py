@@ -11,7 +11,9 @@ Contract of the config (Clarify analysis config schema 1.0):
   as favourable class (multiclass), or a value above the test split's median target (regression);
 - every column that is not a model feature or the target is an ``excluded_column``: Clarify keeps it for
   facets but never sends it to the model, so the model sees exactly its features in order;
-- facets: ``--facets name=v1|v2;name2=...`` (columns of the test data, not the target);
+- facets: ``--facets name=v1|v2;name2=...`` (columns of the test data, not the target); with none (an empty
+  ``--facets``) the config has no ``facet`` and no bias methods, so Clarify computes only SHAP values (bias
+  skipped: ``problem.NO_FACETS_REASON``);
 - predictor: the model by name on a shadow endpoint, read per prediction format:
   ``probability`` -> column 0 is the positive class's score, thresholded by ``probability_threshold``;
   ``automl_classification`` -> column 0 is the predicted label and column 2 the list of every class's
@@ -109,8 +111,6 @@ def analysis_config(
     label_column = problem.target
     if label_column not in headers:
         raise ClarifyConfigError(f"label column {label_column!r} not in the dataset header {headers}")
-    if not facets:
-        raise ClarifyConfigError("at least one facet is needed (BiasFacets name=value[|value...])")
     choices = [h for h in headers if h != label_column]
     for facet in facets:
         if facet.name not in choices:
@@ -151,6 +151,7 @@ def analysis_config(
         predictor["label_headers"] = list(label_headers)
     elif prediction_format == "class_index":
         predictor["label_headers"] = list(problem.classes)
+    bias_methods = {"pre_training_bias": {"methods": "all"}, "post_training_bias": {"methods": "all"}}
     config = {
         "version": "1.0",
         "dataset_type": "text/csv",
@@ -160,8 +161,7 @@ def analysis_config(
         "facet": [{"name_or_index": f.name, "value_or_threshold": [_typed(v) for v in f.values]} for f in facets],
         "excluded_columns": [h for h in headers if h != label_column and h not in features],
         "methods": {
-            "pre_training_bias": {"methods": "all"},
-            "post_training_bias": {"methods": "all"},
+            **(bias_methods if facets else {}),
             "shap": {
                 "num_clusters": 1,
                 "num_samples": int(shap_samples),
@@ -173,6 +173,9 @@ def analysis_config(
         },
         "predictor": predictor,
     }
+    if not facets:
+        del config["facet"]
+        config["methods"]["report"]["title"] = f"{problem.problem_type} model on {label_column}: explainability"
     if prediction_format == "probability":
         config["probability_threshold"] = float(probability_threshold)
     return config
@@ -193,7 +196,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="name prefix of Clarify's shadow endpoint (the team's prefix, so the team role's grants cover it)",
     )
-    parser.add_argument("--facets", required=True, help="sensitive facets: name=v1|v2;name2=v3")
+    parser.add_argument("--facets", required=True,
+                        help="sensitive facets: name=v1|v2;name2=v3 (empty: no bias analysis, SHAP only)")
     parser.add_argument("--instance-type", default="ml.m5.large", help="default: ml.m5.large")
     parser.add_argument("--prediction-format", required=True, choices=sorted(PREDICTOR_FIELDS))
     parser.add_argument("--probability-threshold", type=float, default=0.5, help="default: 0.5")

@@ -33,8 +33,12 @@ Bias and explanations (``PipelineSpec.explainability``):
   with the code (``pipeline_code.offline_install``);
 - ``clarify`` (accounts that still have SageMaker Clarify and Debugger): <P>ClarifyConfig -> <P>Clarify (the Clarify
   processing job on a shadow endpoint), and Debugger rules on the XGBoost retrain.
+An empty BiasFacets (a use case without ``problem.facets``) skips the bias metrics on both options and keeps the
+SHAP values: <P>BiasExplain writes ``bias_skipped`` instead of the bias sections, <P>ClarifyConfig a config with no
+facet and no bias methods.
 <P>RecordExperiment logs the execution's split, candidates, metrics, reports and plots to the team's MLflow App
-(one MLflow run per execution); <P>RecordRegistration adds the registered model package to that run.
+(one MLflow run per execution; ``mlops.bias_skipped`` says why a run has no bias metrics); <P>RecordRegistration
+adds the registered model package to that run.
 """
 
 from __future__ import annotations
@@ -703,6 +707,7 @@ def record_experiment_step(prefix: str, evaluate: str, analysis_output) -> dict:
             "--training-path", prefix,
             "--job-name", get(f"Steps.{job}"),
             *(["--training-job-name", get(f"Steps.{retrain}")] if retrain else []),
+            "--bias-facets", param("BiasFacets"),
         ],
         environment=tracking_environment(),
     )

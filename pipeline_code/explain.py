@@ -19,7 +19,10 @@ version or sample predictions file fails naming the call); computes the bias met
 (``pipeline_code.bias``); and writes ``analysis.json`` (``version``, ``pre_training_bias_metrics``,
 ``post_training_bias_metrics``, ``explanations.kernel_shap.<output>`` with ``global_shap_values`` (mean
 |SHAP| per feature) and ``expected_value``), ``local_shap_values.csv`` (per explained row and output) and
-``summary.json`` (top features per output, largest bias per facet) for experiment tracking.
+``summary.json`` (top features per output, largest bias per facet) for experiment tracking. With no facet
+(neither ``--facets`` nor the problem's ``--facet``) the bias sections are left out and ``analysis.json`` and
+``summary.json`` say why in ``bias_skipped`` (``problem.NO_FACETS_REASON``); the SHAP values are written all
+the same.
 
 Explained outputs: binary -> the positive class's score (``label0``); regression -> the value (``label0``);
 multiclass -> one output per class, named by the class: each class's probability (``automl_classification``,
@@ -62,7 +65,7 @@ from pipeline_code.evaluate import (
     prediction_fields,
     read_prediction_lines,
 )
-from pipeline_code.problem import Problem, ProblemError, parse_facets
+from pipeline_code.problem import NO_FACETS_REASON, Problem, ProblemError, parse_facets
 
 SAMPLES_FILE = "samples.csv"
 DESIGN_FILE = "design.json"
@@ -409,6 +412,8 @@ def _deviation(metric: dict) -> float | None:
 def summary(analysis: dict, facets: list, top: int = TOP_FEATURES) -> dict:
     """Top features per output and, per facet, the metric farthest from no bias (|v|; |DI - 1| for DI)."""
     result = {"top_features": {}, "largest_bias": {}}
+    if "bias_skipped" in analysis:
+        result["bias_skipped"] = analysis["bias_skipped"]
     for name, output in analysis["explanations"]["kernel_shap"].items():
         ranked = sorted(output["global_shap_values"].items(), key=lambda item: (-item[1], item[0]))
         result["top_features"][name] = [{"feature": f, "mean_abs_shap": v} for f, v in ranked[:top]]
@@ -432,8 +437,6 @@ def make_report(test_dir: Path, predictions_dir: Path, design_dir: Path, sample_
     if problem.problem_type == "binary" and not 0.0 < threshold < 1.0:
         raise ExplainError(f"--threshold must be in (0, 1), got {threshold}")
     facets = tuple(facets) or tuple(problem.facets)
-    if not facets:
-        raise ExplainError("no facets: give --facets name=v1|v2;name2=v3 or --facet in the problem arguments")
     design = read_design(design_dir)
     test = read_split(test_dir, "test")
     if problem.target not in test.columns:
@@ -448,11 +451,13 @@ def make_report(test_dir: Path, predictions_dir: Path, design_dir: Path, sample_
     values, expected, chosen = replay_explanations(test, design, sample_lines, prediction_format, problem)
     label, positive, predicted = _label_and_predictions(test, lines, prediction_format, problem, threshold)
     features = design["features"]
-    try:
-        sections = bias.bias_sections(test, [(f.name, f.values) for f in facets], problem.target, label, positive,
-                                      predicted, features=features)
-    except bias.BiasError as error:
-        raise ExplainError(str(error))
+    sections = {"bias_skipped": NO_FACETS_REASON}
+    if facets:
+        try:
+            sections = bias.bias_sections(test, [(f.name, f.values) for f in facets], problem.target, label,
+                                          positive, predicted, features=features)
+        except bias.BiasError as error:
+            raise ExplainError(str(error))
     analysis = {"version": "1.0", **sections,
                 "explanations": explanations_section(values, expected, features, design["outputs"],
                                                      design["nsamples"])}
@@ -463,6 +468,8 @@ def make_report(test_dir: Path, predictions_dir: Path, design_dir: Path, sample_
     pd.DataFrame(local, columns=["row", "output", *features]).to_csv(output_dir / LOCAL_FILE, index=False)
     (output_dir / SUMMARY_FILE).write_text(
         json.dumps(summary(analysis, [f.name for f in facets]), indent=2, allow_nan=False))
+    if not facets:
+        print(f"{NO_FACETS_REASON}: SHAP values only", file=sys.stderr)
     return analysis
 
 

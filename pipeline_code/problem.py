@@ -88,6 +88,11 @@ def facets_text(facets) -> str:
     return ";".join(f.text() for f in facets)
 
 
+NO_FACETS_REASON = "bias skipped: no facets configured"
+"""Why a run has no bias metrics when neither ``problem.facets`` nor the BiasFacets parameter names a facet:
+the analysis (``bias_skipped``) and the execution's MLflow run (tag ``mlops.bias_skipped``) record it."""
+
+
 @dataclass(frozen=True)
 class Problem:
     problem_type: str = "binary"

@@ -1,13 +1,14 @@
 """Record a pipeline execution in the team's MLflow App: one MLflow run per execution.
 
 ``python3 -m pipeline_code.record_run run --split-dir D --evaluation-dir D --analysis-dir D --output-dir D
---training-path AutoML|XGBoost --job-name NAME [--training-job-name NAME]`` logs to the run of this
+--training-path AutoML|XGBoost --job-name NAME [--training-job-name NAME] [--bias-facets F]`` logs to the run of this
 execution (created on first use; a retried step finds it by its ``mlops.pipeline_execution_arn`` tag, so
 retries add nothing twice):
 
 - tags: the execution ARN, the code commit (``mlops.code_commit`` and ``mlflow.source.git.commit``), the
-  training path; params: split mode, seed, fractions, problem type, target, features, job names and the chosen
-  candidate;
+  training path, and ``mlops.bias_skipped`` (why) when the analysis has no bias metrics (``--bias-facets`` empty,
+  or ``bias_skipped`` in ``analysis.json``); params: split mode, seed, fractions, problem type, target, features,
+  job names, the chosen candidate and the execution's facets;
 - metrics: rows per split, every evaluation metric (``<section>.<metric>``), every bias metric
   (``bias.<pre|post>.<facet>.<value>.<metric>``), the global SHAP values (``shap.<output>.<feature>``), and each
   candidate's objective value (``candidate.objective`` with ``step`` = its rank);
@@ -42,7 +43,10 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline_code.problem import NO_FACETS_REASON
+
 EXECUTION_TAG = "mlops.pipeline_execution_arn"
+BIAS_SKIPPED_TAG = "mlops.bias_skipped"
 RUN_FILE = "run.json"
 KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9_\-. /]")
 MAX_PARAM_LENGTH = 6000
@@ -105,6 +109,18 @@ def analysis_metrics(analysis: dict) -> dict:
         for feature, value in (values.get("global_shap_values") or {}).items():
             found[metric_key("shap", output, feature)] = float(value)
     return found
+
+
+def bias_skipped(analysis: dict, bias_facets: str | None = None) -> str | None:
+    """Why the analysis has no bias metrics, or None when it has them: the analysis's own ``bias_skipped``,
+    else ``NO_FACETS_REASON`` when the execution's facets (``bias_facets``) are empty."""
+    if any(analysis.get(section) for section in ("pre_training_bias_metrics", "post_training_bias_metrics")):
+        return None
+    if analysis.get("bias_skipped"):
+        return str(analysis["bias_skipped"])
+    if bias_facets is not None and not bias_facets.strip():
+        return NO_FACETS_REASON
+    return "bias skipped: the analysis has no bias metrics"
 
 
 def automl_candidates(sagemaker, job_name: str) -> list:
@@ -260,6 +276,12 @@ def record_run(args: argparse.Namespace, environment: dict, sagemaker=None, clou
     metrics.update(analysis_metrics(analysis))
     tags = {"mlops.code_commit": commit, "mlflow.source.git.commit": commit.split("-")[0],
             "mlops.training_path": args.training_path}
+    bias_facets = getattr(args, "bias_facets", None)
+    if bias_facets:
+        params["bias_facets"] = bias_facets
+    skipped = bias_skipped(analysis, bias_facets)
+    if skipped:
+        tags[BIAS_SKIPPED_TAG] = skipped
     series = [("candidate.objective", float(c["value"]), rank) for rank, c in enumerate(found)
               if isinstance(c.get("value"), (int, float))]
     if args.training_job_name and sagemaker is not None and cloudwatch is not None:
@@ -309,6 +331,7 @@ def parse_args(argv: list | None = None) -> argparse.Namespace:
     run.add_argument("--training-path", required=True, choices=["AutoML", "XGBoost"])
     run.add_argument("--job-name", required=True, help="the AutoML or tuning job")
     run.add_argument("--training-job-name", default="", help="the XGBoost retrain")
+    run.add_argument("--bias-facets", default=None, help="the execution's BiasFacets (empty: no bias analysis)")
     registration = commands.add_parser("registration", help="tag the run with the registered version")
     registration.add_argument("--run-dir", type=Path, required=True)
     registration.add_argument("--model-package-arn", required=True)

@@ -95,13 +95,18 @@ def test_all_bias_methods_and_shap_are_requested():
     assert methods["shap"]["num_samples"] == 100 and methods["shap"]["agg_method"] == "mean_abs"
 
 
+def test_without_facets_only_shap_is_requested():
+    config = build(facets=())
+    assert "facet" not in config
+    assert set(config["methods"]) == {"shap", "report"}
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"facets": (Facet("state", ("x",)),)}, "facet 'state' is not a column of the test data"),
         ({"facets": (Facet(LABEL, ("1",)),)}, "is not a column of the test data"),
         ({"facets": (Facet("home_state", ()),)}, "needs at least one value"),
-        ({"facets": ()}, "at least one facet is needed"),
         ({"prediction_format": "json"}, "unknown prediction format"),
         ({"probability_threshold": 1.0}, "probability threshold must be in"),
         ({"shap_samples": 0}, "shap samples must be at least 1"),

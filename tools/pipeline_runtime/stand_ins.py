@@ -376,12 +376,18 @@ def clarify(config: dict, dataset: pd.DataFrame, model: StandInModel, environmen
     predictor = config["predictor"]
     check_score_semantics(model, environment, predictor)
     predicted, _ = _scores(model, environment, predictor, rows, config)
-    facets = [(facet["name_or_index"], list(facet["value_or_threshold"])) for facet in config["facet"]]
+    # Clarify computes only the methods the config lists: a SHAP-only config (no facets) has no bias sections,
+    # and one that asks for bias without a facet is refused as Clarify refuses it.
+    bias_methods = [m for m in ("pre_training_bias", "post_training_bias") if m in config.get("methods", {})]
+    facets = [(facet["name_or_index"], list(facet["value_or_threshold"])) for facet in config.get("facet", [])]
+    if bias_methods and not facets:
+        raise StandInError(f"the analysis config asks for {bias_methods} but names no facet")
     try:
         sections = bias.bias_sections(frame, facets, label, bias.categorical(observed.astype(int)), ["1"],
-                                      bias.categorical(predicted.astype(int)), features=features)
+                                      bias.categorical(predicted.astype(int)), features=features) if bias_methods else {}
     except bias.BiasError as error:
         raise StandInError(str(error))
+    sections = {name: section for name, section in sections.items() if any(name.startswith(m) for m in bias_methods)}
     analysis = {"version": "1.0"}
     for name, section in sections.items():
         analysis[name] = {**section, "label_value_or_threshold": str(label_values)}
