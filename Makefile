@@ -12,7 +12,7 @@ CDK := npx --no-install cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: wheelhouse install synth test deploy diff bench schema quotas local-run local-monitor constraints constraints-scan clean mutation
+.PHONY: wheelhouse install synth test deploy diff bench schema template-digests quotas local-run local-monitor constraints constraints-scan clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@echo "Installing the Python dependencies into $(VENV)/ (first run only; takes a few minutes)"
@@ -74,6 +74,11 @@ SHIFT ?=
 local-monitor: install
 	$(PY) -m tools.local_monitor --config $(CONFIG) --use-case $(USE_CASE) --run-dir out/local-run/$(USE_CASE) \
 		--out out/local-monitor/$(USE_CASE) $(if $(SHIFT),--shift $(SHIFT))
+
+# The committed digests of the synthesized templates (tests/stacks/test_template_digests.py): rewrite them only
+# for a change that is meant to alter what is deployed.
+template-digests: install
+	$(PY) -m tools.template_digests
 
 schema: install
 	$(PY) -m tools.export_schema
