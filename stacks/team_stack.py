@@ -14,12 +14,11 @@ from constructs import Construct
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.budgets import CostBudget, team_budget_name
-from stacks.constructs.dashboards import TeamDashboard
-from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
-from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
+from stacks.role_grants import grant_image_pull_and_logs, grant_key_use
+from stacks.team_serving import add_model_execution_role, add_team_serving
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
 TEAM_NAMED_RESOURCE_TYPES = (
@@ -211,11 +210,8 @@ class TeamStack(Stack):
         for address in team.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
 
-        self.model_execution_role = iam.Role(
-            self,
-            "ModelExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Runs {team.name}'s endpoints: reads the team's artifacts, writes its data capture",
+        self.model_execution_role = add_model_execution_role(
+            self, prefix=self.prefix, team=team, data_bucket=self.data_bucket, key=key
         )
         self.execution_role = iam.Role(
             self,
@@ -225,7 +221,6 @@ class TeamStack(Stack):
         )
         self.mlflow_app = self._mlflow_app(key)
         self.mlflow_app_arn = self.mlflow_app.attr_arn
-        self._grant_model_execution(self.model_execution_role, key)
         self._grant_team_execution(self.execution_role, key)
         self._grant_studio_use(self.execution_role, domain_id)
         self.mlflow_default_domain = None
@@ -274,16 +269,6 @@ class TeamStack(Stack):
                 user_profiles=self.user_profiles,
                 resource_name_prefix=f"{team.name}-",
             )
-        self.deploy_on_approval = DeployOnApproval(
-            self,
-            "DeployOnApproval",
-            prefix=self.prefix,
-            team=team,
-            model_execution_role=self.model_execution_role,
-            kms_key=key,
-            alert_topic=self.alert_topic,
-            data_bucket=self.data_bucket,
-        )
         self.pipelines = {
             use_case.name: ExperimentPipeline(
                 self,
@@ -303,34 +288,24 @@ class TeamStack(Stack):
         }
         for pipeline in self.pipelines.values():
             pipeline.node.add_dependency(*self.model_package_groups.values())
-        self.monitoring = EndpointMonitoring(
+        self.serving = add_team_serving(
             self,
-            "EndpointMonitoring",
             prefix=self.prefix,
             team=team,
-            bucket=self.data_bucket,
-            execution_role=self.execution_role,
-            kms_key=key,
+            key=key,
+            data_bucket=self.data_bucket,
             alert_topic=self.alert_topic,
+            execution_role=self.execution_role,
             mlflow_app_arn=self.mlflow_app_arn,
-            code_dependencies=[dependency for pipeline in self.pipelines.values()
-                               for dependency in (pipeline.code_deployment, pipeline.wheelhouse_deployment)],
+            registry_groups={name: group.model_package_group_name for name, group in self.model_package_groups.items()},
+            building_pipelines=list(self.pipelines.values()),
+            model_execution_role=self.model_execution_role,
         )
-        if self.monitoring.scheduler_role is not None:
-            monitored = list(self.monitoring.schedule_groups)
-            self.deploy_on_approval.enable_monitoring(
-                self.monitoring.scheduler_role,
-                [group.name for group in self.monitoring.schedule_groups.values()],
-                [self.model_package_groups[name].model_package_group_name for name in monitored],
-            )
+        self.deploy_on_approval = self.serving.deploy_on_approval
+        self.monitoring = self.serving.monitoring
         self.budget = CostBudget(self, "Budget", name=team_budget_name(self.prefix, team.name), tag_key=tags.TEAM,
                                  tag_value=team.name, settings=team.budget, alert_topic=self.alert_topic)
-        self.dashboard = TeamDashboard(
-            self, "Dashboard", prefix=self.prefix, team=team, deploy_on_approval=self.deploy_on_approval,
-            monitoring=self.monitoring,
-            pipeline_names=sorted([p.pipeline.pipeline_name for p in self.pipelines.values()]
-                                  + [p.pipeline_name for p in self.monitoring.pipelines.values()]),
-        )
+        self.dashboard = self.serving.dashboard
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
@@ -420,41 +395,6 @@ class TeamStack(Stack):
     def _team_arns(self, *resource_types: str) -> list[str]:
         return [sagemaker_arn(f"{t}/{self.resource_prefix}*") for t in resource_types]
 
-    def _grant_model_execution(self, role: iam.Role, key: kms.IKey) -> None:
-        """Endpoints read the team's artifacts, write data capture, pull images and log."""
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadTeamArtifacts",
-                actions=["s3:GetObject"],
-                resources=[self.data_bucket.arn_for_objects("*")],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteDataCapture",
-                actions=["s3:PutObject"],
-                resources=[self.data_bucket.arn_for_objects("data-capture/*")],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(sid="ListTeamBucket", actions=["s3:ListBucket"], resources=[self.data_bucket.bucket_arn])
-        )
-        _grant_key_use(role, key)
-        _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/Endpoints/")
-        rollback_alarms = [
-            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
-            for use_case in self.team.use_cases
-            for name in alarm_names(naming.endpoint_name(self.prefix, self.team.name, use_case.name))
-        ]
-        if rollback_alarms:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ReadRollbackAlarmsOfTheTeamsEndpoints",
-                    actions=["cloudwatch:DescribeAlarms"],
-                    resources=rollback_alarms,
-                )
-            )
-
     def _grant_studio_use(self, role: iam.Role, domain_id: str) -> None:
         """Studio users open apps and spaces in the shared domain, only under their team's profile names."""
         team = self.team.name
@@ -513,7 +453,7 @@ class TeamStack(Stack):
                 resources=[self.data_bucket.bucket_arn],
             )
         )
-        _grant_key_use(role, key)
+        grant_key_use(role, key)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="TeamNamedSageMakerResources",
@@ -592,48 +532,4 @@ class TeamStack(Stack):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        _grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/")
-
-
-def _grant_key_use(role: iam.Role, key: kms.IKey) -> None:
-    role.add_to_policy(
-        iam.PolicyStatement(
-            sid="UsePlatformKey",
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"],
-            resources=[key.key_arn],
-        )
-    )
-
-
-def _grant_image_pull_and_logs(role: iam.Role, *, log_group_prefix: str) -> None:
-    """What every SageMaker job or endpoint container needs, in a policy of its own (a fixed path for findings)."""
-    policy = iam.Policy(role, "ImagesAndLogsPolicy", roles=[role])
-    policy.add_statements(
-        iam.PolicyStatement(
-            sid="EcrAuthorizationHasNoResourceLevelPermissions",
-            actions=["ecr:GetAuthorizationToken"],
-            resources=["*"],
-        )
-    )
-    policy.add_statements(
-        iam.PolicyStatement(
-            sid="PullSageMakerImages",
-            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:*:repository/*"],
-        )
-    )
-    policy.add_statements(
-        iam.PolicyStatement(
-            sid="WriteSageMakerLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{log_group_prefix}*"],
-        )
-    )
-    policy.add_statements(
-        iam.PolicyStatement(
-            sid="PublishSageMakerMetrics",
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
-        )
-    )
+        grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/")

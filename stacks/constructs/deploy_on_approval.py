@@ -42,6 +42,7 @@ from constructs import Construct
 from lambdas.common import naming, tags
 from stacks.config import Team, UseCase
 from stacks.constructs.lambda_function import platform_function
+from stacks.constructs.model_registry import SAME_STACK, RegistryLocation, registry_arn
 from stacks.constructs.resource_policies import allow_alarms_to_publish
 
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -166,8 +167,11 @@ class DeployOnApproval(Construct):
         kms_key: kms.IKey,
         alert_topic: sns.ITopic,
         data_bucket: s3.IBucket,
+        registry: RegistryLocation = SAME_STACK,
     ) -> None:
+        """`registry`: where the team's registry groups are (default: this stack's account and region)."""
         super().__init__(scope, construct_id)
+        self.registry = registry
         self.prefix = prefix
         self.team = team
         self.resource_prefix = naming.team_resource_prefix(prefix, team.name)
@@ -448,6 +452,9 @@ class DeployOnApproval(Construct):
     def _sagemaker_arn(self, resource: str) -> str:
         return Stack.of(self).format_arn(service="sagemaker", resource=resource)
 
+    def _registry_arn(self, resource: str) -> str:
+        return registry_arn(self, resource, self.registry)
+
     def _team_arn(self, resource_type: str) -> str:
         return self._sagemaker_arn(f"{resource_type}/{self.resource_prefix}*")
 
@@ -484,8 +491,8 @@ class DeployOnApproval(Construct):
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                 ],
-                resources=[self._sagemaker_arn(f"model-package-group/{g}") for g in groups]
-                + [self._sagemaker_arn(f"model-package/{g}/*") for g in groups],
+                resources=[self._registry_arn(f"model-package-group/{g}") for g in groups]
+                + [self._registry_arn(f"model-package/{g}/*") for g in groups],
             )
         )
         fn.add_to_role_policy(
@@ -618,7 +625,7 @@ class DeployOnApproval(Construct):
             iam.PolicyStatement(
                 sid="ReadTheBaselinesOfServedVersions",
                 actions=["sagemaker:DescribeModelPackage"],
-                resources=[self._sagemaker_arn(f"model-package/{group}/*") for group in sorted(groups)],
+                resources=[self._registry_arn(f"model-package/{group}/*") for group in sorted(groups)],
             )
         )
 
