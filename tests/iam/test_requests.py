@@ -247,17 +247,26 @@ def world(tmp_path_factory):
     return sufficiency.session_world(tmp_path_factory)
 
 
-def without_action(world, construct_path: str, action: str):
-    """A copy of `world` in which the role of the function at `construct_path` no longer has `action`."""
+def role_policy_documents(world, construct_path: str):
+    """A deep copy of the world's templates, and the policy documents in it of the role of the function at
+    `construct_path` (to be changed in place)."""
     checker = sufficiency.Sufficiency(world)
     stack, function = checker.function(construct_path)
     role = world.function_role(stack, function)
     templates = copy.deepcopy(world.templates)
+    documents = [
+        body["Properties"]["PolicyDocument"] for body in templates[stack]["Resources"].values()
+        if body["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": role} in body["Properties"].get("Roles", [])
+    ]
+    return templates, documents
+
+
+def without_action(world, construct_path: str, action: str):
+    """A copy of `world` in which the role of the function at `construct_path` no longer has `action`."""
+    templates, documents = role_policy_documents(world, construct_path)
     removed = 0
-    for body in templates[stack]["Resources"].values():
-        if body["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") or {"Ref": role} not in body["Properties"].get("Roles", []):
-            continue
-        document = body["Properties"]["PolicyDocument"]
+    for document in documents:
         kept = []
         for statement in document["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -364,15 +373,10 @@ def test_the_check_passes_the_scenario_and_fails_it_once_a_grant_is_removed(worl
 
 def with_condition(world, construct_path: str, action: str, condition: dict):
     """A copy of `world` in which every statement of the function's role granting `action` also has `condition`."""
-    checker = sufficiency.Sufficiency(world)
-    stack, function = checker.function(construct_path)
-    role = world.function_role(stack, function)
-    templates = copy.deepcopy(world.templates)
+    templates, documents = role_policy_documents(world, construct_path)
     changed = 0
-    for body in templates[stack]["Resources"].values():
-        if body["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") or {"Ref": role} not in body["Properties"].get("Roles", []):
-            continue
-        for statement in body["Properties"]["PolicyDocument"]["Statement"]:
+    for document in documents:
+        for statement in document["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if action in actions:
                 changed += 1
