@@ -164,11 +164,11 @@ TeamName = Annotated[
 ]
 UserName = Annotated[
     str,
-    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters, digits and single hyphens, not at either end"),
+    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters or digits, with single hyphens between them"),
 ]
 UseCaseName = Annotated[
     str,
-    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters, digits and single hyphens, not at either end"),
+    _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters or digits, with single hyphens between them"),
 ]
 InstanceType = Annotated[
     str, _pattern(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as 'ml.m5.large' (must start with 'ml.')")
@@ -655,7 +655,7 @@ class Alarms(Strict):
 
 
 FloorName = Annotated[
-    str, _pattern(r"[a-z0-9](-?[a-z0-9]){0,31}", "1-32 lowercase letters, digits and single hyphens, not at either end")
+    str, _pattern(r"[a-z0-9](-?[a-z0-9]){0,31}", "1-32 lowercase letters or digits, with single hyphens between them")
 ]
 
 

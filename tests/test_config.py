@@ -54,7 +54,7 @@ BAD_INPUTS = [
     ),
     ("prefix", "My_Platform", ["prefix", "'My_Platform'", "lowercase letters or digits"]),
     ("teams.0.name", "fraud-team", ["teams[0].name", "'fraud-team'", "no hyphens"]),
-    ("teams.0.users.0", "Alice!", ["teams[0].users[0]", "'Alice!'", "lowercase letters, digits and single hyphens"]),
+    ("teams.0.users.0", "Alice!", ["teams[0].users[0]", "'Alice!'", "lowercase letters or digits, with single hyphens"]),
     ("teams.0.use_cases.0.name", "fraud--detection", ["teams[0].use_cases[0].name", "'fraud--detection'"]),
     (
         "teams.0.use_cases.0.name",

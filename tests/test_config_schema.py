@@ -579,8 +579,8 @@ def test_field_errors_do_not_hide_problems_about_several_fields():
     assert lines[0] == "platform.yaml: invalid platform config (3 problem(s)):", message
     assert lines[1:] == [
         "  - account: 'abc' is not allowed: exactly 12 digits",
-        "  - teams[0].users[0]: 'Alice!' is not allowed: 1-40 lowercase letters, digits and single hyphens, "
-        "not at either end",
+        "  - teams[0].users[0]: 'Alice!' is not allowed: 1-40 lowercase letters or digits, with single hyphens "
+        "between them",
         "  - teams: duplicate team name 'fraud' at [0] and [1]: each team name must appear once",
     ]
 
