@@ -1,5 +1,6 @@
 """Permission sufficiency of the handlers, offline: every AWS request handler code makes in any test of
-this folder must be allowed by the identity policies of the role of the function that runs that code.
+this folder must be allowed by the identity policies of the role of the function that runs that code,
+joined with the resource policy (bucket, key, topic or queue policy) the templates give its resource.
 
 How: an autouse fixture wraps ``botocore.client.BaseClient._make_api_call`` for the test, so every API
 call of every client is seen, however the client was made (by the test, by moto, under a botocore
@@ -13,8 +14,11 @@ with Tags, AddTags, ListTags and Search results; scalable target ARNs; security-
 ``aws:ResourceTag/*`` as it stood at the time of each handler call. After the test body has passed,
 each attributed call is mapped to its IAM requests (`tools.iam.requests.iam_requests`, plus the KMS
 requests of publishing to a topic whose key the templates name) and evaluated against the role(s) in
-`FUNCTIONS`; a request no role allows fails the test with one message that names each call, action,
-resource and role.
+`FUNCTIONS` with `tools.iam.evaluate.evaluate_access`: the role's identity policies and, where the world
+knows one for the resource (`World.resource_statements`), the resource's policy, as IAM joins them (same
+account: an allow of either side, a key policy that admits the caller or delegates to its account; another
+account: both sides; an explicit deny of either side wins). A request no role is allowed fails the test
+with one message that names each call, action, resource and role.
 
 The world is ``tests/lambdas/iam_world.yaml`` (the names the tests use, account 123456789012,
 us-east-1), synthesized once per test run (xdist workers share it) and resolved by `tools.iam.template.World`
@@ -23,15 +27,16 @@ platform key, the model execution role, the queues) becomes ``*`` in its ARN, be
 ARNs of their own for them (``mlp-fraud-alerts``, ``key/1234abcd-...``, ``role/mlp-fraud-model-execution``).
 
 What a passing test proves: each request the handler made in that test, as mapped, is allowed by its
-function's synthesized identity policies (explicit Denies included) for the resource names the test
-used, with every generated name standing for any resource of its type in the account and region.
+function's synthesized identity policies and the synthesized policy of its resource (explicit Denies of
+both included) for the resource names the test used, with every generated name standing for any resource
+of its type in the account and region (so the policies of every such resource apply to the test's one).
 
 What it cannot prove:
 - that the test's ARN for a generated-name resource is the one the function is configured with: a
   policy on "the team's topic" accepts any topic of the account here (the function's environment, not
   its policy, is what points it at the right one);
-- anything a resource policy, key policy, SCP, permission boundary or session policy decides (only
-  identity policies are evaluated; the platform key delegates to IAM, but that is not re-checked here);
+- anything an SCP, RCP, permission boundary, session policy, VPC endpoint policy or KMS grant decides,
+  and the policy of a resource the templates do not make (its identity policies alone decide then);
 - code paths no test runs, and requests AWS makes that `tools.iam.requests` does not model (it models
   the call's own action, iam:PassRole, tag-on-create, the KMS grant of encrypted endpoint configs and
   the KMS use of encrypted topics, tagging of new SSM parameters);
@@ -46,7 +51,8 @@ Two adjustments make the wildcard world match the tests, both confined to this f
   its NFS security groups must equal) would compare the literal ``*``: those values compare as
   ``StringLike``, the meaning the wildcard has in a Resource;
 - the tests' CloudFormation StackId names account 111122223333 (`FIXTURE_ACCOUNTS`); a custom-resource
-  event always names a stack of the function's own account, so such ARNs are read in the world's.
+  event always names a stack of the function's own account, so CloudFormation stack ARNs of those
+  accounts (and no other ARN) are read in the world's.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,7 +74,7 @@ try:
 except ImportError:  # not POSIX: each xdist worker synthesizes its own world
     fcntl = None
 
-from tools.iam.evaluate import Request, evaluate, resource_matches, statement_applies
+from tools.iam.evaluate import Decision, Request, evaluate, evaluate_access, resource_matches, statement_applies
 from tools.iam.requests import (
     IamRequest,
     MappingError,
@@ -148,7 +154,8 @@ class HandlerWorld(World):
 
     def _ref(self, stack: str, name: str) -> Any:
         if name == "AWS::StackId" and self.generated_names == "wildcard":
-            return f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:stack/{stack}/*"
+            account, region = self.environment(stack)
+            return f"arn:{self.partition}:cloudformation:{region}:{account}:stack/{stack}/*"
         return super()._ref(stack, name)
 
 
@@ -265,10 +272,10 @@ def attribute(frame: Any) -> tuple[str, str] | None:
 
 
 def rebase(value: Any, account: str) -> Any:
-    """`value` with ARNs of `FIXTURE_ACCOUNTS` read in `account`."""
+    """`value` with CloudFormation stack ARNs of `FIXTURE_ACCOUNTS` read in `account`; every other ARN as is."""
     if isinstance(value, str) and value.startswith("arn:"):
         parts = value.split(":", 5)
-        if len(parts) == 6 and parts[4] in FIXTURE_ACCOUNTS:
+        if len(parts) == 6 and parts[2] == "cloudformation" and parts[5].startswith("stack/") and parts[4] in FIXTURE_ACCOUNTS:
             return ":".join(parts[:4] + [account, parts[5]])
         return value
     if isinstance(value, list):
@@ -361,8 +368,15 @@ class RoleView:
     statements: list[dict[str, Any]]
     policies: tuple[str, ...]
     aws_managed: tuple[str, ...]
+    arn: str
+    account: str
+
+    def asking(self, request: Request) -> Request:
+        """`request` made by this role (its ARN and account as the principal)."""
+        return replace(request, principal_arn=self.arn, principal_account=self.account)
 
     def explain(self, request: Request) -> str:
+        """Why the role's identity policies do not allow `request`."""
         decision = evaluate(self.statements, request)
         if decision.denies:
             return f"explicitly denied in {self.label} by {', '.join(describe(s) for s in decision.denies)}"
@@ -385,6 +399,15 @@ def _only_tags_missing(statement: dict[str, Any], request: Request) -> bool:
     if not any(k.lower().startswith("aws:resourcetag/") for keys in conditions.values() for k in keys):
         return False
     return statement_applies({**statement, "Condition": {}}, request)
+
+
+def _is_s3(arn: str) -> bool:
+    return arn.startswith("arn:") and arn.split(":")[2:3] == ["s3"]
+
+
+def _is_key(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
 
 
 def _wildcards_as_like(statement: dict[str, Any]) -> dict[str, Any]:
@@ -418,7 +441,8 @@ def topic_keys(world: World) -> dict[str, str]:
             continue
         key = str(world.resolve(res.stack, key))
         if not key.startswith("arn:"):
-            key = f"arn:{world.partition}:kms:{world.region}:{world.account}:key/{key}"
+            account, region = world.environment(res.stack)
+            key = f"arn:{world.partition}:kms:{region}:{account}:key/{key}"
         keys[world.arn(res.stack, res.logical_id)] = key
     return keys
 
@@ -430,6 +454,7 @@ class Sufficiency:
         self.world = world
         self.topic_keys = topic_keys(world)
         self._roles: dict[str, RoleView] = {}
+        self._resource_policies: dict[str, list[dict[str, Any]]] = {}
 
     def function(self, construct_path: str) -> tuple[str, str]:
         """(stack, logical id) of the Lambda function at `construct_path`."""
@@ -456,8 +481,43 @@ class Sufficiency:
                 statements,
                 policies,
                 tuple(self.world.aws_managed_policies(stack, role_id)),
+                self.world.role_arn(stack, role_id),
+                self.world.account_of(stack),
             )
         return self._roles[construct_path]
+
+    def resource_policy(self, resource: str) -> list[dict[str, Any]]:
+        """Statements of the policies the world gives `resource` (empty for ``*`` and for none)."""
+        if resource == "*":
+            return []
+        if resource not in self._resource_policies:
+            self._resource_policies[resource] = [_wildcards_as_like(s) for s in self.world.resource_statements(resource)]
+        return self._resource_policies[resource]
+
+    def decide(self, role: RoleView, request: Request) -> Decision:
+        """IAM's decision on `request` made by `role`: its identity policies joined with the resource's policy."""
+        asked = role.asking(request)
+        policy = self.resource_policy(asked.resource)
+        if not policy:
+            return evaluate(role.statements, asked)
+        owner = None
+        if _is_s3(asked.resource):  # S3 ARNs carry no account: the bucket's stack's, else the role's own
+            owner = self.world.bucket_account(asked.resource) or role.account
+        return evaluate_access(role.statements, policy, asked, key_policy=_is_key(asked.resource), resource_account=owner)
+
+    def explain(self, role: RoleView, request: Request, decision: Decision) -> str:
+        """Why `decision` (of `decide`) does not allow `request`, naming the side(s) that stop it."""
+        asked = role.asking(request)
+        policy = self.resource_policy(asked.resource)
+        if not policy:
+            return role.explain(asked)
+        resource_denies = [s for s in decision.denies if s in policy]
+        if resource_denies:
+            return f"explicitly denied by the policy of {asked.resource}: {', '.join(describe(s) for s in resource_denies)}"
+        sources = ", ".join(dict.fromkeys(s["_Policy"] for s in policy))
+        if evaluate(role.statements, asked).allowed:
+            return f"{role.label} allows it, but the resource's policy ({sources}) does not admit it"
+        return f"{role.explain(asked)}; nor does the resource's policy ({sources}) allow it"
 
     def roles_of(self, folder: str, code: str) -> list[RoleView]:
         paths = FUNCTIONS.get(folder, {}).get(code)
@@ -489,7 +549,8 @@ class Sufficiency:
             requests = self.requests_of(call)
         except (LookupError, MappingError) as error:
             return [f"{call.describe()}: cannot be checked: {error}"]
-        allowed = {id(role): [evaluate(role.statements, r).allowed for r in requests] for role in roles}
+        decisions = {id(role): [self.decide(role, r) for r in requests] for role in roles}
+        allowed = {id(role): [d.allowed for d in decisions[id(role)]] for role in roles}
         if any(all(flags) for flags in allowed.values()):
             return []
         lines = []
@@ -502,7 +563,9 @@ class Sufficiency:
             if len(denying) < len(roles):
                 others = ", ".join(r.label for r in roles if r not in denying)
                 head += f" [allowed by {others}, which lacks another request of this call]"
-            lines.append(f"{head}: " + "; nor: ".join(role.explain(request) for role in denying))
+            lines.append(f"{head}: " + "; nor: ".join(
+                self.explain(role, request, decisions[id(role)][index]) for role in denying
+            ))
         return lines
 
 

@@ -12,8 +12,32 @@ Implements what the platform's policies use, with IAM's documented semantics:
   IAM does. Context keys are case-insensitive.
 
 ``evaluate(statements, request)`` evaluates one policy set (for example a role's identity policies);
-``evaluate_access`` joins the identity policies and the resource's policy the way IAM does for a
-principal of the same account, and the KMS rule that a key policy must admit the caller.
+``evaluate_access`` joins the identity policies and the resource's policy the way IAM does, for a
+principal of the resource's account and (through ``evaluate_cross_account``) for one of another account,
+with the KMS rule that a key policy must admit the caller.
+
+Cross-account evaluation, as AWS documents it:
+- IAM user guide, "Cross-account policy evaluation logic"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html):
+  the resource-based policy of the trusting account must name the principal (an account, or a role,
+  user or session of it) and the principal's identity-based policy must allow the access as well; an
+  explicit deny in any policy wins. Within one account, by contrast, an allow of either side suffices
+  ("Policy evaluation for requests within a single account",
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html).
+- IAM user guide, "AWS JSON policy elements: Principal"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html): an account
+  principal (``123456789012`` or ``arn:aws:iam::123456789012:root``, both alike) delegates to the
+  account, whose own policies then grant it to its identities; it does not mean only the root user.
+- KMS developer guide, "Allowing users in other accounts to use a KMS key"
+  (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html): the
+  key policy must give the external account (or its users and roles) permission, and the external
+  account's IAM policies must delegate it to its users and roles; neither alone is sufficient. That page
+  also says cross-account use works only for the operations the "Cross-account use" column of "AWS KMS
+  permissions" lists; that list is not modelled here.
+- An action the Service Authorization Reference authorizes on no resource type (resource ``*``, e.g.
+  ``sagemaker:ListModelPackageGroups``, ``kms:ListKeys``) has no resource and no resource policy: it acts
+  in the caller's own account, so a request on ``*`` is same-account by definition and its identity
+  policies alone decide.
 """
 
 from __future__ import annotations
@@ -85,18 +109,44 @@ def evaluate(statements: list[dict[str, Any]], request: Request, *, resource_pol
     return Decision(allowed=bool(allows) and not denies, allows=allows, denies=denies)
 
 
+class ResourceAccountUnknown(ValueError):
+    """A cross-account decision needs the resource's account, and the request's resource ARN has none."""
+
+
+def principal_account(request: Request) -> str | None:
+    """The account of the request's principal (`principal_account`, else its ARN's); None for a service."""
+    return request.principal_account or _account_of(request.principal_arn)
+
+
+def resource_account_of(request: Request, given: str | None = None) -> str | None:
+    """The account owning the request's resource: `given`, else the ARN's account segment; None for ``*``
+    and for an ARN without one (S3 buckets and objects)."""
+    if request.resource == "*":
+        return None
+    return given or _account_of(request.resource) or None
+
+
 def evaluate_access(
     identity: list[dict[str, Any]],
     resource: list[dict[str, Any]],
     request: Request,
     *,
     key_policy: bool = False,
+    resource_account: str | None = None,
 ) -> Decision:
-    """Same-account access: any explicit Deny of either side wins; then an Allow of either side suffices.
+    """IAM's decision joining the caller's identity policies and the resource's policy.
 
-    For a KMS key (`key_policy`), the key policy must allow the request itself, or allow the account's
-    root principal (which delegates to IAM policies) and the identity policy must allow it.
+    The resource's account is `resource_account`, else its ARN's. When it differs from the principal's
+    account the request is cross-account (`evaluate_cross_account`). Otherwise (same account, a request on
+    ``*``, a service principal, or an ARN without account such as S3's with no `resource_account`) it is
+    judged as within one account: any explicit Deny of either side wins; then an Allow of either side
+    suffices. For a KMS key (`key_policy`), the key policy must allow the request itself, or allow the
+    account's root principal (which delegates to IAM policies) and the identity policy must allow it.
     """
+    owner = resource_account_of(request, resource_account)
+    caller = principal_account(request)
+    if owner is not None and caller is not None and owner != caller:
+        return evaluate_cross_account(identity, resource, request, key_policy=key_policy, resource_account=owner)
     ident = evaluate(identity, request)
     res = evaluate(resource, request, resource_policy=True)
     denies = ident.denies + res.denies
@@ -115,9 +165,56 @@ def evaluate_access(
     return Decision(allowed=bool(allows) and not denies, allows=allows, denies=denies)
 
 
+def evaluate_cross_account(
+    identity: list[dict[str, Any]],
+    resource: list[dict[str, Any]],
+    request: Request,
+    *,
+    key_policy: bool = False,
+    resource_account: str | None = None,
+) -> Decision:
+    """Access of a principal to a resource of another account: both sides must allow, a Deny of either wins.
+
+    The resource's policy (for a KMS key, its key policy; `key_policy` changes nothing else here, the rule
+    is the same) admits the caller by naming its ARN, its account (delegation to that account's identity
+    policies) or ``*``; a Deny of the resource's policy naming the caller, its account or ``*`` applies to
+    it. A request on ``*`` is never cross-account: it is judged by the identity policies alone.
+    Raises `ResourceAccountUnknown` when the resource's account is neither given nor in its ARN (S3), and
+    ValueError when the caller's account is unknown or the same as the resource's.
+    """
+    if request.resource == "*":
+        return evaluate(identity, request)
+    owner = resource_account_of(request, resource_account)
+    if owner is None:
+        raise ResourceAccountUnknown(
+            f"{request}: the resource ARN carries no account (S3 bucket and object ARNs never do); pass "
+            "resource_account= to decide whether its principal is of another account"
+        )
+    caller = principal_account(request)
+    if caller is None or caller == owner:
+        raise ValueError(f"{request}: not a cross-account request (principal account {caller}, resource account {owner})")
+    ident = evaluate(identity, request)
+    res_allows, res_denies = [], []
+    for statement in resource:
+        if statement_applies(statement, request, resource_policy=True, account_admits=True):
+            (res_denies if statement.get("Effect") == "Deny" else res_allows).append(statement)
+    denies = ident.denies + res_denies
+    allowed = bool(ident.allows) and bool(res_allows) and not denies
+    return Decision(allowed=allowed, allows=res_allows + ident.allows, denies=denies)
+
+
 def statement_applies(
-    statement: dict[str, Any], request: Request, *, resource_policy: bool = False, root_only: bool = False
+    statement: dict[str, Any],
+    request: Request,
+    *,
+    resource_policy: bool = False,
+    root_only: bool = False,
+    account_admits: bool = False,
 ) -> bool:
+    """Whether `statement` covers `request`. In a resource policy (`resource_policy`) its ``Principal``
+    must match: `root_only` ignores ``*`` principals, `account_admits` lets an account principal match
+    every principal of that account (the cross-account reading of delegation). ``NotPrincipal`` exempts
+    only what it names, an account principal only the account's root."""
     if "Action" in statement and not _any_action(statement["Action"], request.action):
         return False
     if "NotAction" in statement and _any_action(statement["NotAction"], request.action):
@@ -127,7 +224,9 @@ def statement_applies(
     if "NotResource" in statement and _any_resource(statement["NotResource"], request.resource):
         return False
     if resource_policy:
-        if "Principal" in statement and not _principal_matches(statement["Principal"], request, root_only=root_only):
+        if "Principal" in statement and not _principal_matches(
+            statement["Principal"], request, root_only=root_only, account_admits=account_admits
+        ):
             return False
         if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], request):
             return False
@@ -186,7 +285,7 @@ def _account_of(arn: str | None) -> str | None:
     return parts[4] if len(parts) > 5 else None
 
 
-def _principal_matches(principal: Any, request: Request, *, root_only: bool = False) -> bool:
+def _principal_matches(principal: Any, request: Request, *, root_only: bool = False, account_admits: bool = False) -> bool:
     if principal == "*":
         return not root_only
     if not isinstance(principal, dict):
@@ -203,7 +302,9 @@ def _principal_matches(principal: Any, request: Request, *, root_only: bool = Fa
                 # An account principal names the account itself: to a role of that account it grants
                 # nothing directly, it lets the role's identity policies decide (see evaluate_access).
                 account = _account_of(request.principal_arn)
-                if value in (account, f"arn:aws:iam::{account}:root") and request.principal_arn.endswith(":root"):
+                if value in (account, f"arn:aws:iam::{account}:root") and (
+                    account_admits or request.principal_arn.endswith(":root")
+                ):
                     return True
             elif kind == "Service" and request.principal_service == value:
                 return True

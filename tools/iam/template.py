@@ -1,8 +1,9 @@
 """Synthesized templates as one account would see them once deployed: intrinsics resolved to concrete values.
 
-``World(templates, account=..., region=...)`` resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``,
+``World(templates, account=..., region=..., environments={stack: (account, region)})`` resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``,
 ``Fn::ImportValue`` (across the given templates), ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap``,
-``Fn::GetAZs``, ``Fn::If`` and the pseudo parameters. Names CloudFormation generates (a resource without
+``Fn::GetAZs``, ``Fn::If`` and the pseudo parameters, each stack in its own environment (account and
+region: `environments`, by default the world's `account` and `region` for every stack). Names CloudFormation generates (a resource without
 an explicit name property) become ``<stack>-<logicalId>-<12 characters>`` as CloudFormation makes them,
 ``<LogicalId>`` with ``generated_names="placeholder"`` (for documents), or ``*`` with
 ``generated_names="wildcard"``: then a policy that names such a resource matches any
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,7 +101,12 @@ class Resource:
 
 
 class World:
-    """The deployed picture of a set of stacks in one account and region."""
+    """The deployed picture of a set of stacks: each in its stack environment, by default one account and region.
+
+    `account` and `region` are the environment of every stack that `environments` (stack name ->
+    (account, region)) does not name; ``AWS::AccountId``, ``AWS::Region``, ``AWS::StackId``,
+    ``Fn::GetAZs`` and the ARNs, queue URLs and stack ids of a stack's resources use its environment.
+    """
 
     def __init__(
         self,
@@ -110,10 +116,15 @@ class World:
         region: str = "us-east-1",
         partition: str = "aws",
         generated_names: GeneratedNames = "concrete",
+        environments: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.templates = templates
         self.account = account
         self.region = region
+        self.environments = dict(environments or {})
+        unknown = sorted(set(self.environments) - set(templates))
+        if unknown:
+            raise ResolveError(f"environments name stacks that are not among the templates: {', '.join(unknown)}")
         self.partition = partition
         self.generated_names = generated_names
         self._exports: dict[str, tuple[str, Any]] = {}
@@ -122,6 +133,32 @@ class World:
                 export = output.get("Export")
                 if export:
                     self._exports[self.resolve(stack, export["Name"])] = (stack, output["Value"])
+
+    # --- environments ----------------------------------------------------------------------------
+
+    def environment(self, stack: str) -> tuple[str, str]:
+        """(account, region) `stack` is deployed to."""
+        return self.environments.get(stack, (self.account, self.region))
+
+    def account_of(self, stack: str) -> str:
+        return self.environment(stack)[0]
+
+    def region_of(self, stack: str) -> str:
+        return self.environment(stack)[1]
+
+    def bucket_account(self, arn: str) -> str | None:
+        """The account of the stack whose bucket `arn` (a bucket or object ARN, which carry no account)
+        names; None when no bucket of the world has that name. A generated name that is ``*`` in the
+        wildcard world matches any bucket name."""
+        match = re.fullmatch(r"arn:[^:]+:s3:::([^/]+)(?:/.*)?", arn, re.DOTALL)
+        if not match:
+            return None
+        accounts = {
+            self.account_of(res.stack)
+            for res in self.resources("AWS::S3::Bucket")
+            if _name_matches(self.physical_name(res.stack, res.logical_id), match.group(1))
+        }
+        return accounts.pop() if len(accounts) == 1 else None
 
     # --- resources -------------------------------------------------------------------------------
 
@@ -161,13 +198,13 @@ class World:
     def ref(self, stack: str, logical_id: str) -> str:
         res = self.resource(stack, logical_id)
         form = _TYPES.get(res.type, (None, "{n}", {}))[1]
-        return self._format(form, self.physical_name(stack, logical_id))
+        return self._format(stack, form, self.physical_name(stack, logical_id))
 
     def get_att(self, stack: str, logical_id: str, attribute: str) -> str:
         res = self.resource(stack, logical_id)
         forms = _TYPES.get(res.type, (None, "{n}", {}))[2]
         if attribute in forms:
-            return self._format(forms[attribute], self.physical_name(stack, logical_id))
+            return self._format(stack, forms[attribute], self.physical_name(stack, logical_id))
         return f"<{logical_id}.{attribute}>"
 
     def arn(self, stack: str, logical_id: str) -> str:
@@ -181,8 +218,9 @@ class World:
             return self.ref(stack, logical_id)
         raise ResolveError(f"{stack}/{logical_id} ({res.type}) has no ARN form here")
 
-    def _format(self, form: str, name: str) -> str:
-        return form.format(p=self.partition, r=self.region, a=self.account, n=name, u=PSEUDO_URL_SUFFIX)
+    def _format(self, stack: str, form: str, name: str) -> str:
+        account, region = self.environment(stack)
+        return form.format(p=self.partition, r=region, a=account, n=name, u=PSEUDO_URL_SUFFIX)
 
     # --- intrinsics ------------------------------------------------------------------------------
 
@@ -220,7 +258,7 @@ class World:
                 mapping, first, second = (self.resolve(stack, a) for a in arg)
                 return self.templates[stack]["Mappings"][mapping][first][second]
             if key == "Fn::GetAZs":
-                return [f"{self.region}{zone}" for zone in "abc"]
+                return [f"{self.region_of(stack)}{zone}" for zone in "abc"]
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 chosen = when_true if self.condition(stack, condition) else when_false
@@ -248,13 +286,14 @@ class World:
         raise ResolveError(f"{stack}: unknown condition function {key}")
 
     def _ref(self, stack: str, name: str) -> Any:
+        account, region = self.environment(stack)
         pseudo = {
-            "AWS::AccountId": self.account,
-            "AWS::Region": self.region,
+            "AWS::AccountId": account,
+            "AWS::Region": region,
             "AWS::Partition": self.partition,
             "AWS::URLSuffix": PSEUDO_URL_SUFFIX,
             "AWS::StackName": stack,
-            "AWS::StackId": f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:stack/{stack}/id",
+            "AWS::StackId": f"arn:{self.partition}:cloudformation:{region}:{account}:stack/{stack}/id",
         }
         if name in pseudo:
             return pseudo[name]
@@ -316,7 +355,8 @@ class World:
         return [arn for arn in arns if ":iam::aws:policy/" in arn]
 
     def resource_statements(self, arn: str) -> list[dict[str, Any]]:
-        """Statements of every topic, queue, bucket or key policy in the world that covers `arn`."""
+        """Statements of every topic, queue, bucket or key policy in the world that covers `arn` (in the
+        wildcard world a generated name, ``*``, covers any name)."""
         statements: list[dict[str, Any]] = []
         for res in self.resources():
             covered: list[str] = []
@@ -337,9 +377,14 @@ class World:
             elif res.type == "AWS::KMS::Key":
                 covered = [self.arn(res.stack, res.logical_id)]
                 document = res.properties.get("KeyPolicy")
-            if document is not None and arn in covered:
+            if document is not None and any(self._covers(c, arn) for c in covered):
                 statements += self._statements(res.stack, document, res.logical_id)
         return statements
+
+    def _covers(self, covered: str, arn: str) -> bool:
+        if covered == arn:
+            return True
+        return self.generated_names == "wildcard" and "*" in covered and _name_matches(covered, arn)
 
     def _statements(self, stack: str, document: dict[str, Any], source: str) -> list[dict[str, Any]]:
         raw = document.get("Statement", [])
@@ -348,6 +393,11 @@ class World:
 
     def role_arn(self, stack: str, role_logical_id: str) -> str:
         return self.get_att(stack, role_logical_id, "Arn")
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    """A physical name (``*`` wildcards of the wildcard world) against a concrete name."""
+    return re.fullmatch("".join(".*" if c == "*" else re.escape(c) for c in pattern), name) is not None
 
 
 def _is_no_value(value: Any) -> bool:
