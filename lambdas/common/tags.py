@@ -9,6 +9,8 @@ MANAGED_BY_VALUE = "sagemaker-mlops-platform"
 MODEL_PACKAGE_ARN = "mlops:model-package-arn"
 MODEL_PACKAGE_VERSION = "mlops:model-package-version"
 INTENDED_ENDPOINT_CONFIG = "mlops:intended-endpoint-config"
+# On an autoscaled endpoint: the config's limits ("<min>-<max>") the verifier last brought its target to.
+SCALING_LIMITS = "mlops:scaling-limits"
 
 KEEP_ALIVE = "mlops:keep-alive"
 KEEP_UNTIL = "mlops:keep-until"

@@ -9,18 +9,21 @@ deregisters the target, which removes its policy and scheduled actions with it).
 
 The limits of a target that exists are not the verifier's: a scheduled floor raises MinCapacity when its
 schedule runs and holds it until another floor's schedule sets a new one, and an operator may change
-MinCapacity, MaxCapacity or SuspendedState. Only a new target (first registration, or after the reaper or
-the deploy Lambda deregistered it) gets the config's limits; an existing one is never re-registered, so
-RegisterScalableTarget never lowers a floor in effect nor resets what an operator set. The verifier keeps
-no record of the limits it last registered, so a change of ``min_instances`` or ``max_instances`` reaches an
-existing target only through the floors (each carries ``max_instances``) or at its next registration.
+MinCapacity, MaxCapacity or SuspendedState. A new target (first registration, or after the reaper or the
+deploy Lambda deregistered it) gets the config's limits. An existing one is re-registered only when the
+config's limits changed since the verifier last brought the target to them, which it records on the
+endpoint (tag ``mlops:scaling-limits``, ``<min>-<max>``), and then only with the limit that changed
+(RegisterScalableTarget leaves unspecified parameters as they are): a floor in effect, an operator's
+change and the suspended state are never overwritten by a registration that the config did not ask for.
+Without a record (a target registered before the record existed) the verifier records the config's limits
+and writes nothing to the target.
 
 A use case without autoscaling is left alone: whatever someone registered by hand stays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,17 +187,64 @@ def _floor_matches(registered: dict | None, wanted: dict) -> bool:
     )
 
 
+def limits_record(settings: ScalingSettings) -> str:
+    """The record of the config's limits, e.g. ``2-6``."""
+    return f"{settings.min_instances}-{settings.max_instances}"
+
+
+def _recorded(text: str | None) -> tuple[int, int] | None:
+    low, _, high = (text or "").partition("-")
+    return (int(low), int(high)) if low.isdigit() and high.isdigit() else None
+
+
+def limit_update(endpoint: str, settings: ScalingSettings, target: dict, recorded: tuple[int, int]) -> dict | None:
+    """The RegisterScalableTarget request that brings an existing target to the config's changed limits: only
+    the limit that differs from the `recorded` one (the other stays as a floor or an operator set it, unless
+    the new limit would cross it); None when neither changed."""
+    request: dict[str, Any] = {}
+    if settings.min_instances != recorded[0]:
+        request["MinCapacity"] = settings.min_instances
+    if settings.max_instances != recorded[1]:
+        request["MaxCapacity"] = settings.max_instances
+    if not request:
+        return None
+    if "MinCapacity" not in request and settings.max_instances < int(target.get("MinCapacity", 0)):
+        request["MinCapacity"] = settings.min_instances
+    if "MaxCapacity" not in request and settings.min_instances > int(target.get("MaxCapacity", settings.max_instances)):
+        request["MaxCapacity"] = settings.max_instances
+    return {"ServiceNamespace": NAMESPACE, "ResourceId": resource_id(endpoint), "ScalableDimension": DIMENSION,
+            **request}
+
+
 def ensure_scaling(
-    autoscaling: Any, endpoint: str, settings: ScalingSettings | None, *, team: str, prefix: str
+    autoscaling: Any,
+    endpoint: str,
+    settings: ScalingSettings | None,
+    *,
+    team: str,
+    prefix: str,
+    recorded_limits: str | None = None,
+    record_limits: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Register the endpoint's target when it has none, and bring its policy and floors to `settings`; returns
-    what was written (empty: nothing). The limits and suspended state of an existing target are left as they are."""
+    """Register the endpoint's target when it has none, bring an existing one to limits the config changed
+    since `recorded_limits` (see the module docstring), and its policy and floors to `settings`; calls
+    `record_limits` with the new record when it differs from `recorded_limits`. Returns what was written to
+    the target (empty: nothing)."""
     if settings is None:
         return []
     changed: list[str] = []
-    if _registered_target(autoscaling, endpoint) is None:
+    target = _registered_target(autoscaling, endpoint)
+    if target is None:
         autoscaling.register_scalable_target(**target_request(endpoint, settings, team, prefix))
         changed.append(f"target {settings.min_instances}-{settings.max_instances}")
+    else:
+        recorded = _recorded(recorded_limits)
+        update = limit_update(endpoint, settings, target, recorded) if recorded else None
+        if update is not None:
+            autoscaling.register_scalable_target(**update)
+            changed.append("target " + ", ".join(f"{k} {v}" for k, v in update.items() if k.endswith("Capacity")))
+    if record_limits is not None and recorded_limits != limits_record(settings):
+        record_limits(limits_record(settings))
     wanted_policy = policy_request(endpoint, settings)
     if not _policy_matches(_registered_policy(autoscaling, endpoint), wanted_policy):
         autoscaling.put_scaling_policy(**wanted_policy)

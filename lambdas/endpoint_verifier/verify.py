@@ -274,7 +274,11 @@ def handle_state_change(
     endpoint_tags = tag_map(sagemaker, endpoint["EndpointArn"])
     if not is_owned(endpoint_tags, config):
         return Report("ignored_unmanaged_endpoint", target.endpoint, serving)
-    scaling_changes = ensure_scaling(autoscaling, target.endpoint, target.scaling, team=config.team, prefix=config.prefix)
+    scaling_changes = ensure_scaling(
+        autoscaling, target.endpoint, target.scaling, team=config.team, prefix=config.prefix,
+        recorded_limits=endpoint_tags.get(tags.SCALING_LIMITS),
+        record_limits=lambda limits: record_scaling_limits(sagemaker, endpoint["EndpointArn"], limits),
+    )
     monitoring_changes = []
     if target.monitoring is not None:
         monitoring_changes = ensure_schedule(scheduler, sagemaker, endpoint, serving_package(sagemaker, serving),
@@ -283,6 +287,11 @@ def handle_state_change(
     report.scaling_changes = scaling_changes
     report.monitoring_changes = monitoring_changes
     return report
+
+
+def record_scaling_limits(sagemaker: Any, endpoint_arn: str, limits: str) -> None:
+    """Record on the endpoint the config's scaling limits its target was brought to (`scaling.limits_record`)."""
+    sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": tags.SCALING_LIMITS, "Value": limits}])
 
 
 def serving_package(sagemaker: Any, config_name: str) -> str | None:

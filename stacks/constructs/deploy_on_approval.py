@@ -731,6 +731,15 @@ class DeployOnApproval(Construct):
         # service-linked role it creates on first registration.
         fn.add_to_role_policy(
             iam.PolicyStatement(
+                sid="RecordTheScalingLimitsOnTheTeamsEndpoints",
+                actions=["sagemaker:AddTags"],
+                resources=[self._team_arn("endpoint")],
+                conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [tags.SCALING_LIMITS]},
+                            "Null": {"aws:TagKeys": "false"}},
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
                 sid="ScaleOnlyTheTeamsEndpoints",
                 actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
                 resources=[self._team_arn("endpoint")],

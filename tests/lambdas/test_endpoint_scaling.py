@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
-from common import naming
+from common import naming, tags
 from deploy_on_approval import deploy, endpoint_spec
 from deploy_on_approval.messages import ApprovalChange
 from deploy_on_approval.settings import DeploySettings
@@ -251,8 +251,8 @@ class World:
                                 arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/{version}")
         return deploy.reconcile(self.sagemaker, self.sns, DEPLOY, DEPLOY.for_group(GROUP), change)
 
-    def verify(self) -> verify.Report:
-        return verify.handle_state_change(self.sagemaker, self.sns, VERIFIER, in_service(), self.autoscaling)
+    def verify(self, settings: VerifierSettings = VERIFIER) -> verify.Report:
+        return verify.handle_state_change(self.sagemaker, self.sns, settings, in_service(), self.autoscaling)
 
     def target(self) -> tuple[int, int] | None:
         found = self.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[RESOURCE_ID])
@@ -290,6 +290,7 @@ def test_deploy_register_reap_and_restore_keep_the_configured_scaling(world):
 
     endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     endpoint_tags = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+    assert endpoint_tags[tags.SCALING_LIMITS] == "2-6", "the verifier records the limits it registered"
     managed = ManagedEndpoint(
         name=ENDPOINT, tags=endpoint_tags, config_name=endpoint["EndpointConfigName"], variants=("AllTraffic",),
         shadow_variants=(), serverless=False, status="InService", last_modified_time=NOW,
@@ -308,6 +309,30 @@ def test_deploy_register_reap_and_restore_keep_the_configured_scaling(world):
     assert restored.scaling_changes[0] == "target 2-6"
     assert world.target() == (2, 6)
     assert world.floors() == {f"{ENDPOINT}-floor-business-hours": 4, f"{ENDPOINT}-floor-night": 2}
+
+
+def test_a_config_change_of_the_limits_reaches_the_live_target_at_the_next_in_service(world):
+    """max_instances 6 -> 10 deployed while the business-hours floor holds MinCapacity at 4: the next InService
+    sends MaxCapacity 10 alone, the floor stays, and the endpoint's record follows."""
+    assert world.deploy(world.approve_new_version()).action == deploy.Action.CREATED
+    world.verify()
+    world.autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=RESOURCE_ID,
+                                               ScalableDimension=scaling.DIMENSION, MinCapacity=4)
+    wider = Team.model_validate({**TEAM.model_dump(mode="json"), "use_cases": [
+        {**TEAM.use_cases[0].model_dump(mode="json"),
+         "endpoint": {**TEAM.use_cases[0].endpoint.model_dump(mode="json"),
+                      "autoscaling": {**SCALING, "max_instances": 10}}},
+        *[u.model_dump(mode="json") for u in TEAM.use_cases[1:]]]})
+    settings = VerifierSettings.from_env({**environment(), "USE_CASES": use_cases_environment(PREFIX, wider)})
+
+    report = world.verify(settings)
+
+    assert report.scaling_changes[0] == "target MaxCapacity 10"
+    assert world.target() == (4, 10)
+    endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    recorded = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+    assert recorded[tags.SCALING_LIMITS] == "2-10"
+    assert world.verify(settings).scaling_changes == []
 
 
 # --- an instance type change of an autoscaled endpoint -------------------------------------------------------

@@ -1,15 +1,18 @@
 """Scaling state that AWS owns is never overwritten from config: one test per writer of a target's limits.
 
-The writers: the verifier (a new target gets the config's limits), a scheduled floor (it raises MinCapacity
-when its schedule fires), an operator (any limit, or a suspended state), and the deploy Lambda's release
-before an instance-type change (the target is deregistered and is new again). Exact requests with botocore
+The writers: the verifier (a new target gets the config's limits; an existing one only the limit the config
+changed since its record), a scheduled floor (it raises MinCapacity when its schedule fires), an operator (any
+limit, or a suspended state), and the deploy Lambda's release before an instance-type change (the target is
+deregistered and is new again). Exact requests with botocore
 Stubber; the release with moto."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from common import naming
 from deploy_on_approval import deploy, endpoint_spec
@@ -80,26 +83,28 @@ def registered_target(low: int, high: int, **more: object) -> dict:
             "ScalableTargetARN": TARGET_ARN, **more}
 
 
-def registered_policy() -> dict:
-    return {**scaling.policy_request(ENDPOINT, SETTINGS), "PolicyARN": "arn:policy", "Alarms": [], "CreationTime": NOW}
+def registered_policy(settings=SETTINGS) -> dict:
+    return {**scaling.policy_request(ENDPOINT, settings), "PolicyARN": "arn:policy", "Alarms": [], "CreationTime": NOW}
 
 
-def registered_floors() -> list[dict]:
+def registered_floors(settings=SETTINGS) -> list[dict]:
     return [{**request, "ScheduledActionARN": f"arn:{request['ScheduledActionName']}", "CreationTime": NOW}
-            for request in scaling.floor_requests(ENDPOINT, SETTINGS)]
+            for request in scaling.floor_requests(ENDPOINT, settings)]
 
 
-def run_against(target: dict | None, *, floors: list[dict] | None = None, writes: list[tuple[str, dict]] = ()) -> list[str]:
+def run_against(target: dict | None, *, floors: list[dict] | None = None, writes: list[tuple[str, dict]] = (),
+                settings=SETTINGS, recorded: str | None = None, records: list[str] | None = None) -> list[str]:
     """ensure_scaling against a stubbed account holding `target`, the configured policy and `floors`;
-    `writes` are the only write requests expected, in order, with their exact parameters."""
+    `writes` are the only write requests expected, in order, with their exact parameters. `recorded` is the
+    endpoint's record of the limits; the new records the verifier makes are appended to `records`."""
     client = boto3.client("application-autoscaling", region_name=REGION)
-    floors = registered_floors() if floors is None else floors
+    floors = registered_floors(settings) if floors is None else floors
     with Stubber(client) as stub:
         stub.add_response("describe_scalable_targets", {"ScalableTargets": [target] if target else []}, DESCRIBE_TARGET)
         for operation, request in writes:
             if operation == "register_scalable_target":
                 stub.add_response(operation, {"ScalableTargetARN": TARGET_ARN}, request)
-        policy = [registered_policy()] if target else []
+        policy = [registered_policy(settings)] if target else []
         stub.add_response("describe_scaling_policies", {"ScalingPolicies": policy}, DESCRIBE_POLICY)
         for operation, request in writes:
             if operation == "put_scaling_policy":
@@ -108,7 +113,10 @@ def run_against(target: dict | None, *, floors: list[dict] | None = None, writes
         for operation, request in writes:
             if operation == "put_scheduled_action":
                 stub.add_response(operation, {}, request)
-        changes = scaling.ensure_scaling(client, ENDPOINT, SETTINGS, team="fraud", prefix=PREFIX)
+        changes = scaling.ensure_scaling(
+            client, ENDPOINT, settings, team="fraud", prefix=PREFIX, recorded_limits=recorded,
+            record_limits=None if records is None else records.append,
+        )
         stub.assert_no_pending_responses()
     return changes
 
@@ -171,3 +179,60 @@ def limits(autoscaling) -> tuple[int, int] | None:
     found = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[RESOURCE_ID])
     targets = found["ScalableTargets"]
     return (targets[0]["MinCapacity"], targets[0]["MaxCapacity"]) if targets else None
+
+
+# --- a change of the config's limits reaches an existing target, and only the limit that changed -----------
+
+def configured(low: int, high: int):
+    return dataclasses.replace(SETTINGS, min_instances=low, max_instances=high)
+
+
+def update(**capacity: int) -> dict:
+    return {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE_ID, "ScalableDimension": DIMENSION, **capacity}
+
+
+def test_a_raised_max_instances_is_sent_alone_so_the_floor_in_effect_stays():
+    """Recorded 2-6; the config now says 2-10 while the business-hours floor holds MinCapacity at 3."""
+    records: list[str] = []
+    changes = run_against(registered_target(3, 6), settings=configured(2, 10), recorded="2-6", records=records,
+                          writes=[("register_scalable_target", update(MaxCapacity=10))])
+    assert changes == ["target MaxCapacity 10"] and records == ["2-10"]
+
+
+def test_a_lowered_min_instances_is_sent_alone_so_an_operators_max_stays():
+    records: list[str] = []
+    changes = run_against(registered_target(2, 12), settings=configured(1, 6), recorded="2-6", records=records,
+                          writes=[("register_scalable_target", update(MinCapacity=1))])
+    assert changes == ["target MinCapacity 1"] and records == ["1-6"]
+
+
+def test_a_max_below_the_floor_in_effect_brings_the_min_along():
+    """MaxCapacity below the registered MinCapacity is refused by the API: the config's min goes with it."""
+    records: list[str] = []
+    run_against(registered_target(3, 6), settings=configured(2, 2), recorded="2-6", records=records,
+                writes=[("register_scalable_target", update(MinCapacity=2, MaxCapacity=2))])
+    assert records == ["2-2"]
+
+
+def test_unchanged_recorded_limits_write_nothing_and_record_nothing():
+    records: list[str] = []
+    assert run_against(registered_target(3, 10), recorded="2-6", records=records) == []
+    assert records == []
+
+
+@pytest.mark.parametrize("recorded", [None, "", "two-six", "2-"])
+def test_without_a_usable_record_the_target_is_left_and_the_config_recorded(recorded):
+    records: list[str] = []
+    assert run_against(registered_target(3, 10), recorded=recorded, records=records) == []
+    assert records == ["2-6"]
+
+
+def test_a_new_target_is_recorded_with_the_limits_it_was_registered_with():
+    register = {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE_ID, "ScalableDimension": DIMENSION,
+                "MinCapacity": 2, "MaxCapacity": 6, "Tags": OWNER_TAGS}
+    writes = [("register_scalable_target", register),
+              ("put_scaling_policy", scaling.policy_request(ENDPOINT, SETTINGS)),
+              *[("put_scheduled_action", floor) for floor in scaling.floor_requests(ENDPOINT, SETTINGS)]]
+    records: list[str] = []
+    run_against(None, floors=[], writes=writes, recorded="2-4", records=records)
+    assert records == ["2-6"]
