@@ -10,6 +10,7 @@ every unmet request: why it is made, action, resource, role and the evaluator's 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -260,3 +261,20 @@ def test_experiment_tracking_needs_trials_that_sagemaker_names(example):
     denied = {(o.need.request.action, o.need.request.resource) for o in pn.unmet(pn.check(world, needs))}
     assert ("sagemaker:CreateTrial", trial) in denied
     assert ("sagemaker:AssociateTrialComponent", trial) in denied
+
+
+def test_a_dependent_action_the_derivation_does_not_request_is_a_loud_gap(world, monkeypatch):
+    """Were the reference to list another dependent action for a step's create, the derivation says so."""
+    from tools.iam.reference import action_facts
+
+    def with_extra(action):
+        facts = action_facts(action)
+        if action == "sagemaker:CreateProcessingJob":
+            return dataclasses.replace(facts, dependent_actions=facts.dependent_actions + ("ec2:CreateNetworkInterface",))
+        return facts
+
+    monkeypatch.setattr(pn, "action_facts", with_extra)
+    stack = next(s for s in world.templates if "-team-" in s)
+    with pytest.raises(pn.NeedsError, match=r"\['ec2:CreateNetworkInterface'\] as dependent actions of "
+                                            "sagemaker:CreateProcessingJob"):
+        stack_pipeline_needs(world, stack)

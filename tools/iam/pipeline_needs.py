@@ -564,6 +564,11 @@ def _create(run: _Run, step: str, action: str, resource_type: str, args: dict, p
     for passed in passed_roles:
         c.add(role, "iam:PassRole", passed, f"{step} ({kind}): {action} passes {passed}",
               {"iam:PassedToService": PASSED_TO, "iam:AssociatedResourceArn": arn})
+    # AddTags (a create with Tags) and PassRole (each role the request names) are requested above.
+    unmodelled = set(action_facts(action).dependent_actions) - {"sagemaker:AddTags", "iam:PassRole"}
+    if unmodelled:
+        raise NeedsError(f"{step} ({kind}): the Service Authorization Reference lists {sorted(unmodelled)} "
+                                 f"as dependent actions of {action}, which this derivation does not request")
     return name
 
 
