@@ -1,7 +1,10 @@
 """Local stand-ins for the AWS-managed steps, honouring the output contracts the pipeline relies on.
 
 - AutoML (Autopilot): a scikit-learn HistGradientBoosting model on the ``training`` channel (CSV with a
-  header, ``TargetAttributeName``), every other column a feature, stopped early on the ``validation`` channel. Its container answers with the keys of
+  header, ``TargetAttributeName``), every other column a feature, stopped early on the ``validation`` channel.
+  As Autopilot infers each column's type and encodes non-numeric (categorical, text, date) columns itself, a
+  non-numeric column is a categorical feature of the stand-in (its training values as categories, any other
+  value missing); requests carry it as text. Its container answers with the keys of
   ``SAGEMAKER_INFERENCE_OUTPUT`` as an Autopilot ensemble does: ``predicted_label``, ``probability`` (of the
   *predicted* label), ``probabilities`` (a quoted list in ``labels`` order) and ``labels``; a regression
   model answers ``predicted_label`` only.
@@ -9,7 +12,8 @@
   with the job's ``num_round``, ``eta``, ``max_depth`` and ``min_child_weight``, and its ``objective``: ``binary:logistic`` answers the positive class's probability,
   ``multi:softmax`` the class index, ``reg:squarederror`` the value.
 - Batch transform: every object under the input prefix, one CSV line per record, written to
-  ``<S3OutputPath>/<relative name>.out``; a line whose field count is not the model's feature count fails.
+  ``<S3OutputPath>/<relative name>.out``; a line whose field count is not the model's feature count fails,
+  as does a non-numeric field for a model without categorical features (built-in XGBoost reads numbers only).
 - Clarify: reads ``analysis_config.json`` and the dataset as the Clarify container does for ``text/csv``
   with ``headers`` given: **every file under the dataset folder, as rows without a header**, each with
   exactly ``len(headers)`` fields; a header row or a file of another width fails the job instead of being
@@ -17,7 +21,9 @@
   nor excluded, reads its answer literally as the predictor config says (``label``, ``probability`` index,
   ``probability_threshold``, ``label_headers``) and writes ``analysis.json``: bias metrics with smclarify
   (``pipeline_code.bias``) and Kernel SHAP with shap (``pipeline_code.explain.kernel_shap``) against one
-  baseline row, the dataset's mean (Clarify's baseline with ``num_clusters`` 1).
+  baseline row, the dataset's single cluster centre (Clarify's baseline with ``num_clusters`` 1: K-means for
+  numeric data, K-prototypes for mixed data, so the mean of each numeric column and the most frequent value of
+  any other).
 """
 
 from __future__ import annotations
@@ -90,16 +96,49 @@ def _numeric(frame: pd.DataFrame, where: str) -> np.ndarray:
     return frame.to_numpy(dtype=float)
 
 
+def _categories(frame: pd.DataFrame) -> dict:
+    """Column position -> sorted text values of each non-numeric column of ``frame``."""
+    return {i: sorted(frame[c].dropna().astype(str).unique()) for i, c in enumerate(frame.columns)
+            if not pd.api.types.is_numeric_dtype(frame[c])}
+
+
+def _encoded(frame: pd.DataFrame, categories: dict) -> np.ndarray:
+    """``frame`` as floats, each categorical column as its category's index (any other value missing)."""
+    columns = []
+    for i, name in enumerate(frame.columns):
+        if i in categories:
+            codes = {value: float(code) for code, value in enumerate(categories[i])}
+            columns.append(frame[name].map(lambda v: codes.get(str(v), np.nan) if pd.notna(v) else np.nan))
+        else:
+            columns.append(pd.to_numeric(frame[name]))
+    return np.column_stack([c.to_numpy(dtype=float) for c in columns]) if columns else np.empty((len(frame), 0))
+
+
 class StandInModel:
-    """A fitted model and how its container answers."""
+    """A fitted model and how its container answers; ``categories``: position -> values of each categorical
+    feature (an AutoML model's non-numeric columns)."""
 
-    def __init__(self, kind: str, problem: str, features: list, estimator, objective: str = "") -> None:
+    def __init__(self, kind: str, problem: str, features: list, estimator, objective: str = "",
+                 categories: dict | None = None) -> None:
         self.kind, self.problem, self.features, self.estimator, self.objective = kind, problem, features, estimator, objective
+        self.categories = categories or {}
 
-    def answer(self, rows: np.ndarray, environment: dict) -> list:
+    def matrix(self, rows) -> np.ndarray:
+        """``rows`` (n x features, numbers or text) as the estimator's float matrix; raises for a non-numeric
+        value of a numeric feature."""
+        rows = np.asarray(rows, dtype=object if self.categories else None)
+        if rows.ndim != 2 or rows.shape[1] != len(self.features):
+            raise StandInError(f"the model takes {len(self.features)} features, got records of "
+                               f"{rows.shape[1] if rows.ndim == 2 else 0} fields")
+        frame = pd.DataFrame(rows)
+        try:
+            return _encoded(frame.replace("", np.nan), self.categories)
+        except (ValueError, TypeError) as error:
+            raise StandInError(f"a record holds a non-numeric value for a numeric feature: {error}")
+
+    def answer(self, rows, environment: dict) -> list:
         """CSV lines the container returns for ``rows`` (n x features)."""
-        if rows.shape[1] != len(self.features):
-            raise StandInError(f"the model takes {len(self.features)} features, got records of {rows.shape[1]} fields")
+        rows = self.matrix(rows)
         with threadpool_limits(limits=1):
             if self.kind == "xgboost":
                 if self.objective == "binary:logistic":
@@ -155,12 +194,16 @@ def train_automl(training_files: list, validation_files: list, target: str, prob
     classification = problem_type != "Regression"
     y = train[target].astype(str) if classification else train[target].astype(float)
     y_val = validation[target].astype(str) if classification else validation[target].astype(float)
+    categories = _categories(train[features])
     # Autopilot selects its candidate on the validation channel; the stand-in stops boosting on it.
-    estimator = _estimator(classification, max_iter=300, learning_rate=0.05, early_stopping=True, n_iter_no_change=20)
+    # HistGradientBoosting takes at most 255 categories per feature; a column with more enters as its codes.
+    categorical = [len(categories.get(i, ())) in range(1, 256) for i in range(len(features))]
+    estimator = _estimator(classification, max_iter=300, learning_rate=0.05, early_stopping=True, n_iter_no_change=20,
+                           **({"categorical_features": categorical} if any(categorical) else {}))
     with threadpool_limits(limits=1):
-        estimator.fit(_numeric(train[features], "AutoML training channel"), y,
-                      X_val=_numeric(validation[features], "AutoML validation channel"), y_val=y_val)
-    return StandInModel("automl", problem_type, features, estimator)
+        estimator.fit(_encoded(train[features], categories), y,
+                      X_val=_encoded(validation[features], categories), y_val=y_val)
+    return StandInModel("automl", problem_type, features, estimator, categories=categories)
 
 
 XGBOOST_OBJECTIVE_NAMES = ("binary:logistic", "multi:softmax", "reg:squarederror")
@@ -261,11 +304,16 @@ def transform(model: StandInModel, environment: dict, files: list) -> dict:
             if len(fields) != len(model.features):
                 raise StandInError(f"{relative} line {number} has {len(fields)} fields; the model takes "
                                    f"{len(model.features)}")
+            if model.categories:
+                rows.append(fields)
+                continue
             try:
                 rows.append([float(v) for v in fields])
             except ValueError:
                 raise StandInError(f"{relative} line {number} is not numeric: {line[:80]!r}")
-        answers = model.answer(np.array(rows, dtype=float).reshape(len(rows), len(model.features)), environment) if rows else []
+        shape = (len(rows), len(model.features))
+        answers = model.answer(np.array(rows, dtype=object if model.categories else float).reshape(shape),
+                               environment) if rows else []
         outputs[relative] = "".join(a + "\n" for a in answers)
     return outputs
 
@@ -372,7 +420,7 @@ def clarify(config: dict, dataset: pd.DataFrame, model: StandInModel, environmen
     else:
         observed = dataset[label].astype(str).isin([str(v) for v in label_values])
     frame = dataset
-    rows = frame[features].to_numpy(dtype=float)
+    rows = explain.feature_matrix(frame[features])
     predictor = config["predictor"]
     check_score_semantics(model, environment, predictor)
     predicted, _ = _scores(model, environment, predictor, rows, config)
@@ -391,13 +439,13 @@ def clarify(config: dict, dataset: pd.DataFrame, model: StandInModel, environmen
     analysis = {"version": "1.0"}
     for name, section in sections.items():
         analysis[name] = {**section, "label_value_or_threshold": str(label_values)}
-    explained = frame[features].head(SHAP_ROWS).to_numpy(dtype=float)
+    explained = rows[:SHAP_ROWS]
 
     def explain_scores(matrix: np.ndarray) -> np.ndarray:
         return _scores(model, environment, predictor, matrix, config)[1]
 
     nsamples = int(config["methods"]["shap"].get("num_samples", 100))
-    values, expected = explain.kernel_shap(explain_scores, rows.mean(axis=0), explained, nsamples, 0,
+    values, expected = explain.kernel_shap(explain_scores, explain.baseline_row(frame, features), explained, nsamples, 0,
                                            explain.l1_reg(features))
     analysis["explanations"] = explain.explanations_section(values, expected, features, ["label0"], nsamples)
     analysis["local_stand_in"] = {
