@@ -337,6 +337,7 @@ def split_step(spec: PipelineSpec) -> dict:
         "--validation-fraction", as_text(param("ValidationFraction")),
         "--test-fraction", as_text(param("TestFraction")),
         "--seed", as_text(param("SplitSeed")),
+        "--training-path", param("TrainingPath"),
     ]
     if spec.problem.problem_type == "binary":
         arguments += ["--oversample-ratio", as_text(param("OversampleRatio"))]

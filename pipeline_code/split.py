@@ -400,8 +400,10 @@ def run(
     fractions: tuple[float, float, float],
     seed: int,
     oversample_ratio: float = 0.0,
+    training_path: str = "AutoML",
 ) -> dict:
-    """Read the input table, split it as the problem allows, write outputs; returns the summary."""
+    """Read the input table, split it as the problem allows, write outputs; returns the summary. On the
+    ``XGBoost`` training path a feature column holding text is refused here, before any training job."""
     allowed = problem.allowed_split_modes()
     if mode in MODES and mode not in allowed:
         raise SplitError(f"mode {mode!r} is not allowed for this problem; it allows {', '.join(allowed)} "
@@ -409,10 +411,18 @@ def run(
     table = load_table(input_dir, problem)
     features = problem.check_columns(table.columns)
     encoded_labels(table[problem.target], problem)
+    text_features = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
+    if training_path == "XGBoost" and text_features:
+        raise SplitError(
+            f"feature column(s) {text_features} hold text: the built-in XGBoost path reads numbers only, so its "
+            "training would fail; encode them in the data, leave them out of problem.features, or run with "
+            "TrainingPath AutoML (Autopilot encodes text columns itself)"
+        )
     parts = split_indices(table, mode, fractions, seed, key_column=problem.key_column or KEY,
                           time_column=problem.time_column or TIME, label_column=problem.target)
     summary = {"mode": mode, "seed": seed, "fractions": list(fractions), "oversample_ratio": oversample_ratio,
-               "problem_type": problem.problem_type, "target": problem.target}
+               "problem_type": problem.problem_type, "target": problem.target, "training_path": training_path,
+               "text_features": text_features}
     return write_outputs(table, parts, output_dir, problem, features, oversample_ratio, seed, summary)
 
 
@@ -428,6 +438,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation-fraction", type=float, default=0.15, help="default: 0.15")
     parser.add_argument("--test-fraction", type=float, default=0.15, help="default: 0.15")
     parser.add_argument("--seed", type=int, default=42, help="default: 42")
+    parser.add_argument("--training-path", default="AutoML",
+                        help="the execution's TrainingPath (XGBoost refuses text features); default: AutoML")
     parser.add_argument("--oversample-ratio", type=float, default=0.0,
                         help="target share of positives in train after oversampling (binary only); 0 disables it")
     problem_module.add_arguments(parser)
@@ -440,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         problem = problem_module.from_namespace(args)
         summary = run(args.input_dir, args.output_dir, problem, args.mode, fractions, args.seed,
-                      oversample_ratio=args.oversample_ratio)
+                      oversample_ratio=args.oversample_ratio, training_path=args.training_path)
     except (SplitError, FeatureError, ProblemError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

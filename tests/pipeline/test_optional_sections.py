@@ -7,7 +7,8 @@ pipeline definition equals one that ``test_local_pipeline`` already executes add
 again; every other variant is synthesized and executed locally (``tools.local_run``) and must register a
 model version, or stop at the quality gate when the variant leaves out the gate and the example's data does
 not reach the problem type's default (``GATE_STOPS``). A variant that turns a text column (a key, a date, a
-context column) into a model feature runs as Autopilot runs it: the column is a categorical feature.
+context column) into a model feature runs as Autopilot runs it: the column is a categorical feature; on the
+built-in XGBoost path the split refuses it before any training job (``SPLIT_STOPS``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ GROUPS = {
         "churn without facets": ("churn-propensity", ("problem", "facets"), "open"),
         "price without facets": ("price-elasticity", ("problem", "facets"), "open"),
     },
-    "churn": {f"churn without {'.'.join(path)}": ("churn-propensity", ("problem", *path), "open")
-              for path in (("context",), ("quality_gate",), ("split",), ("split", "mode"), ("time_column",))},
+    "churn": {
+        **{f"churn without {'.'.join(path)}": ("churn-propensity", ("problem", *path), "open")
+           for path in (("context",), ("quality_gate",), ("split",), ("split", "mode"), ("time_column",))},
+        "churn without context, on XGBoost": ("churn-propensity", ("problem", "context"), "open"),
+    },
     "price": {f"price without {'.'.join(path)}": ("price-elasticity", ("problem", *path), "open")
               for path in (("features",), ("key_column",), ("quality_gate",), ("split",), ("split", "mode"))},
     "fraud open": {f"fraud open without {field}": ("fraud-detection", ("problem", field), "open")
@@ -57,6 +61,13 @@ GATE_STOPS = {
     "churn without quality_gate": ("AutoMLQualityTooLow", "is not at least QualityThreshold 0.8"),
 }
 """Variant -> (Fail step, message part) of a variant whose example data does not reach the default gate."""
+
+SPLIT_STOPS = {
+    "churn without context, on XGBoost": (
+        {"TrainingPath": "XGBoost"}, "feature column(s) ['region'] hold text: the built-in XGBoost path reads numbers"),
+}
+"""Variant -> (execution parameters, message) of a variant the split refuses before any training job: a text
+column left as a feature on the built-in XGBoost path, which reads numbers only."""
 
 TABLE_LAYOUT = {"fraud open without input_layout"}
 """Variants read with the ``table`` layout: their data is the fraud example's two tables joined into one."""
@@ -229,7 +240,9 @@ def group_runs(group: str, tmp_path_factory) -> dict:
 
     def one(job):
         name, text, bucket, images, use_case, out = job
-        return name, (local_run.execute(text, bucket, images, out, tables=variant_tables(name)), out, use_case)
+        parameters = SPLIT_STOPS[name][0] if name in SPLIT_STOPS else None
+        return name, (local_run.execute(text, bucket, images, out, tables=variant_tables(name), parameters=parameters),
+                      out, use_case)
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         return dict(pool.map(one, jobs))
@@ -247,6 +260,13 @@ def check_stopped_at_gate(result, step: str, message: str) -> None:
     assert len(result.registered) == 0, result.summary()
     assert message in result.summary() and step in result.summary(), result.summary()
     assert "evaluation" in result.reports
+
+
+def check_stopped_at_split(result, message: str) -> None:
+    """The split failed with ``message``: no training, tuning or AutoML step ran."""
+    assert result.status == "Failed" and result.failed_step == "SplitData", result.summary()
+    assert message in result.summary(), result.summary()
+    assert len(result.registered) == 0, result.summary()
 
 
 def check_facets_skipped(result, out: Path, use_case, explainability: str) -> None:
@@ -277,6 +297,8 @@ def test_a_use_case_without_the_section_runs_to_registration(tmp_path_factory, g
         try:
             if name in GATE_STOPS:
                 check_stopped_at_gate(result, *GATE_STOPS[name])
+            elif name in SPLIT_STOPS:
+                check_stopped_at_split(result, SPLIT_STOPS[name][1])
             else:
                 check_registered(result)
             if VARIANTS[name][1] == ("problem", "facets"):

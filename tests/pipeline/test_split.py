@@ -302,3 +302,28 @@ def test_table_files_with_different_headers_are_refused(tmp_path):
     pd.DataFrame({"account": [1], "grade": ["a"]}).to_csv(tmp_path / "raw" / "z-extra.csv", index=False)
     with pytest.raises(split.SplitError, match="every input file needs the same header"):
         split.run(tmp_path / "raw", tmp_path / "out", table_problem(), "random", (0.6, 0.2, 0.2), seed=0)
+
+
+def test_a_text_feature_is_refused_on_the_xgboost_path_before_any_training(tmp_path):
+    """Built-in XGBoost reads numbers only: the split refuses a text feature on that path, naming it and the ways
+    out, and lets the AutoML path (Autopilot encodes text) take it, recording it in the summary."""
+    write_table(tmp_path / "raw")
+    problem = table_problem(context=(), features=("x1", "region"))
+    with pytest.raises(split.SplitError, match=r"feature column\(s\) \['region'\] hold text: the built-in XGBoost "
+                                               r"path reads numbers only.*TrainingPath AutoML"):
+        split.run(tmp_path / "raw", tmp_path / "xgb", problem, "random", (0.6, 0.2, 0.2), seed=0,
+                  training_path="XGBoost")
+    assert not (tmp_path / "xgb").exists(), "nothing is written before the refusal"
+    summary = split.run(tmp_path / "raw", tmp_path / "automl", problem, "random", (0.6, 0.2, 0.2), seed=0,
+                        training_path="AutoML")
+    assert summary["text_features"] == ["region"] and summary["training_path"] == "AutoML"
+    numeric = split.run(tmp_path / "raw", tmp_path / "numbers", table_problem(), "random", (0.6, 0.2, 0.2), seed=0,
+                        training_path="XGBoost")
+    assert numeric["text_features"] == []
+
+
+def test_the_split_step_is_given_the_executions_training_path():
+    from pipeline_code import definition
+
+    arguments = definition.split_step(definition.FRAUD_SPEC)["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--training-path") + 1] == definition.param("TrainingPath")

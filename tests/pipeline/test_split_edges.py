@@ -305,6 +305,8 @@ def test_the_summary_counts_rows_labels_and_positives_per_split(tmp_path):
         "oversample_ratio": 0.0,
         "problem_type": "binary",
         "target": "label",
+        "training_path": "AutoML",
+        "text_features": [],
         "rows": {"train": 20, "validation": 10, "test": 10},
         "labels": {
             "train": {"no": 15, "yes": 5},
