@@ -171,3 +171,16 @@ def test_many_invalid_configs_in_one_process_leave_the_loader_usable():
     result = subprocess.run([sys.executable, "-c", _MANY_BAD_LOADS], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_command_the_errors_name_lists_a_usages_instance_types():
+    """`python -m stacks.config instance-types <usage>` (named by every instance-type error) prints that usage's
+    whole list from the API model, one a line; an unknown usage prints the usage line and exits 2."""
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run([sys.executable, "-m", "stacks.config", "instance-types", "endpoint"], cwd=root,
+                           capture_output=True, text=True, check=True).stdout.split()
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert shown == sorted(model.shape_for("ProductionVariantInstanceType").enum)
+    wrong = subprocess.run([sys.executable, "-m", "stacks.config", "instance-types", "endpoints"], cwd=root,
+                           capture_output=True, text=True)
+    assert wrong.returncode == 2 and "usage: python -m stacks.config instance-types {endpoint," in wrong.stderr
