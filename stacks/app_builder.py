@@ -13,6 +13,7 @@ from stacks.config import ConfigError, PlatformConfig
 from stacks.nag_acknowledgments import acknowledge_findings
 from stacks.network_stack import NetworkStack, existing_network_refs
 from stacks.platform_stack import PlatformStack, domain_id_export_name
+from stacks.stage_stacks import StagePlatformStack, StageTeamStack
 from stacks.team_stack import TeamStack
 
 # Tags on these force replacement, so the tag aspect leaves them alone (they carry fixed tags of their own).
@@ -31,16 +32,28 @@ def team_stack_name(config: PlatformConfig, team_name: str) -> str:
     return f"{config.prefix}-team-{team_name}"
 
 
+def stage_platform_stack_name(config: PlatformConfig, stage_name: str) -> str:
+    return f"{config.prefix}-{stage_name}-platform"
+
+
+def stage_team_stack_name(config: PlatformConfig, stage_name: str, team_name: str) -> str:
+    return f"{config.prefix}-{stage_name}-team-{team_name}"
+
+
 @dataclass
 class PlatformApp:
     app: cdk.App
     network: NetworkStack | None
     platform: PlatformStack
     teams: dict[str, TeamStack] = field(default_factory=dict)
+    stages: dict[str, StagePlatformStack] = field(default_factory=dict)
+    stage_teams: dict[tuple[str, str], StageTeamStack] = field(default_factory=dict)
+    """By (stage name, team name)."""
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [s for s in (self.network, self.platform, *self.teams.values()) if s is not None]
+        return [s for s in (self.network, self.platform, *self.teams.values(), *self.stages.values(),
+                            *self.stage_teams.values()) if s is not None]
 
 
 def _environment(config: PlatformConfig) -> cdk.Environment | None:
@@ -51,6 +64,37 @@ def _environment(config: PlatformConfig) -> cdk.Environment | None:
 
 def _tag(scope: cdk.Stack | cdk.App, key: str, value: str) -> None:
     cdk.Tags.of(scope).add(key, value, exclude_resource_types=REPLACED_ON_TAG_CHANGE)
+
+
+def _add_stages(config: PlatformConfig, app: cdk.App, result: PlatformApp, built: list) -> None:
+    """Per stage its platform stack and, per built team serving in it, the team's stack, all in the stage's
+    account and region (explicit, so synthesis looks nothing up)."""
+    for stage in config.stages:
+        env = cdk.Environment(account=stage.account, region=stage.region)
+        platform = StagePlatformStack(
+            app,
+            stage_platform_stack_name(config, stage.name),
+            config=config,
+            stage=stage,
+            env=env,
+            description=f"{config.prefix} {stage.name}: platform key, alert topic and idle-endpoint teardown",
+        )
+        result.stages[stage.name] = platform
+        for team in built:
+            if stage not in config.stages_of(team):
+                continue
+            stack = StageTeamStack(
+                app,
+                stage_team_stack_name(config, stage.name, team.name),
+                config=config,
+                stage=stage,
+                team=team,
+                key=platform.key,
+                access_log_bucket=platform.access_log_bucket,
+                env=env,
+                description=f"{config.prefix} {stage.name}: where team {team.name}'s versions serve",
+            )
+            result.stage_teams[(stage.name, team.name)] = stack
 
 
 def selected_teams(config: PlatformConfig, selection: str | None) -> list[str] | None:
@@ -119,6 +163,7 @@ def build_platform(
             description=f"{config.prefix}: environment of team {team.name}",
         )
         result.teams[team.name].add_stack_dependency(platform, "imports the Studio domain id")
+    _add_stages(config, app, result, built)
 
     _tag(app, tags.PLATFORM, config.prefix)
     _tag(app, tags.MANAGED_BY, tags.MANAGED_BY_VALUE)
@@ -128,6 +173,13 @@ def build_platform(
         stack = result.teams[team.name]
         _tag(stack, tags.TEAM, team.name)
         _tag(stack, tags.COST_CENTER, team.cost_center)
+    for (stage_name, team_name), stack in result.stage_teams.items():
+        _tag(stack, tags.TEAM, team_name)
+        _tag(stack, tags.COST_CENTER, config.team(team_name).cost_center)
+    for stage_name, stack in result.stages.items():
+        _tag(stack, tags.STAGE, stage_name)
+    for (stage_name, _), stack in result.stage_teams.items():
+        _tag(stack, tags.STAGE, stage_name)
 
     for stack in result.stacks:
         acknowledge_findings(stack)

@@ -24,7 +24,8 @@ import aws_cdk as cdk
 from stacks.nag_acknowledgments import _matching_constructs
 
 NETWORK, PLATFORM, TEAM = "network", "platform", "team"
-STACK_KINDS = (NETWORK, PLATFORM, TEAM)
+STAGE_PLATFORM, STAGE_TEAM = "stage-platform", "stage-team"
+STACK_KINDS = (NETWORK, PLATFORM, TEAM, STAGE_PLATFORM, STAGE_TEAM)
 
 LAMBDA_IN_VPC = "CKV_AWS_117"
 LAMBDA_DLQ = "CKV_AWS_116"
@@ -214,13 +215,24 @@ _FUNCTIONS = [
 ]
 
 
+def _outside_vpc(function: _Function) -> str:
+    if set(function.stacks) <= {STAGE_PLATFORM, STAGE_TEAM}:
+        return f"{function.what} talks only to AWS APIs: {function.calls}. A stage account has no VPC at all."
+    return (f"{function.what} talks only to AWS APIs: {function.calls}. It reaches no resource inside the VPC, "
+            f"whose isolated subnets reach only {_VPC_REACH}.")
+
+
+def _in_stage_accounts(function: _Function, kind: str) -> _Function:
+    """The same function in the stacks of a stage account (`kind`), which have no VPC."""
+    return function._replace(stacks=(kind,), what=f"{function.what} of a stage account")
+
+
 def _function_skips(function: _Function) -> list[CheckovSkip]:
     entries = [
         CheckovSkip(
             function.path,
             LAMBDA_IN_VPC,
-            f"{function.what} talks only to AWS APIs: {function.calls}. It reaches no resource inside the VPC, "
-            f"whose isolated subnets reach only {_VPC_REACH}.",
+            _outside_vpc(function),
             function.stacks,
         )
     ]
@@ -232,6 +244,12 @@ def _function_skips(function: _Function) -> list[CheckovSkip]:
         )
     return entries
 
+
+# The functions of the development account's stacks that a stage account's stacks hold too.
+_SERVING_FUNCTIONS = {
+    STAGE_PLATFORM: ("IdleEndpointReaper/Function/Resource",),
+    STAGE_TEAM: ("DeployOnApproval/DeployFunction/Resource", "DeployOnApproval/VerifierFunction/Resource"),
+}
 
 CHECKOV_SKIPS: list[CheckovSkip] = [
     CheckovSkip(
@@ -249,17 +267,33 @@ CHECKOV_SKIPS: list[CheckovSkip] = [
         "it, and Step Functions delivers the logs to the construct's WaiterLogs group.",
         (PLATFORM, TEAM),
     ),
+    CheckovSkip(
+        "AccessLogs/Resource",
+        "CKV_AWS_18",
+        "This is a stage account's server-access-log bucket itself (the teams' capture buckets of the stage log "
+        "into it); logging it into itself would loop.",
+        (STAGE_PLATFORM,),
+    ),
     *[entry for function in _FUNCTIONS for entry in _function_skips(function)],
+    *[
+        entry
+        for function in _FUNCTIONS
+        for kind in (STAGE_PLATFORM, STAGE_TEAM)
+        if function.path in _SERVING_FUNCTIONS[kind]
+        for entry in _function_skips(_in_stage_accounts(function, kind))
+    ],
 ]
 
 
 def stack_kind(stack: cdk.Stack) -> str | None:
-    """``network``, ``platform`` or ``team``; None for any other stack (a test's, say)."""
+    """One of `STACK_KINDS`; None for any other stack (a test's, say)."""
     from stacks.network_stack import NetworkStack
     from stacks.platform_stack import PlatformStack
+    from stacks.stage_stacks import StagePlatformStack, StageTeamStack
     from stacks.team_stack import TeamStack
 
-    for kind, cls in ((NETWORK, NetworkStack), (PLATFORM, PlatformStack), (TEAM, TeamStack)):
+    for kind, cls in ((NETWORK, NetworkStack), (PLATFORM, PlatformStack), (TEAM, TeamStack),
+                      (STAGE_PLATFORM, StagePlatformStack), (STAGE_TEAM, StageTeamStack)):
         if isinstance(stack, cls):
             return kind
     return None

@@ -49,6 +49,10 @@ IDLE_MINUTES_MIN = 60
 IDLE_MINUTES_MAX = 525_600
 # `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
 RESERVED_TEAM_NAMES = frozenset({"platform", "network"})
+# `<prefix>-<stage>-platform` and `<prefix>-<stage>-team-<name>` must never be another stack's name.
+RESERVED_STAGE_NAMES = frozenset({"platform", "network", "team"})
+MAX_STAGES = 5
+FIRST_STAGE_PROMOTION, LATER_STAGE_PROMOTION = "approved", "promoted"
 
 REGIONS_WITHOUT_BUDGETS = ("eu-north-1",)
 """Regions whose CloudFormation has no AWS::Budgets::Budget (cfn-lint's region schemas)."""
@@ -71,6 +75,15 @@ LOADER_ONLY_RULES = {
     "monitoring_needs_capture": "`endpoint.monitoring.enabled` needs `endpoint.data_capture.enabled`",
     "budgets_in_region": "a team `budget` needs a `region` whose CloudFormation has AWS::Budgets::Budget "
     "(not eu-north-1)",
+    "stages_need_account_and_region": "`account` and `region` are set on the platform (the development account) "
+    "when `stages` are",
+    "unique_stage_names": "no two `stages` have the same `name`",
+    "stage_accounts": "each stage's `account` differs from the platform's `account` and from every other stage's",
+    "stage_regions": "each stage's `region` is the platform's `region` (other regions are not yet available)",
+    "stage_promotion": "the first stage's `promotion` is `approved`, every later stage's `promoted`",
+    "team_stages": "a team's `stages` name stages of the platform, from the first on and in their order",
+    "not_yet_with_stages": "a team serving in stages has no `budget` and no use case with `endpoint.monitoring` "
+    "enabled; an `endpoint` quota needs a team serving in the development account",
     "split_fractions": "`split.train_fraction + validation_fraction + test_fraction` is 1",
     "problem_objective": "`problem.objective` is one of the `problem_type`'s objectives",
     "problem_quality_gate": "`problem.quality_gate.metric` is one of the `problem_type`'s metrics, and its "
@@ -161,6 +174,15 @@ TeamName = Annotated[
         "resource names can start with another team's)",
     ),
     _none_of(RESERVED_TEAM_NAMES, "reserved for the platform's own resources (<prefix>-{value}-...)"),
+]
+StageName = Annotated[
+    str,
+    _pattern(
+        r"[a-z][a-z0-9]{1,15}",
+        "2-16 lowercase letters or digits, starting with a letter (no hyphens, so that no stage's stack names can "
+        "be another stack's)",
+    ),
+    _none_of(RESERVED_STAGE_NAMES, "reserved for the platform's own stacks (<prefix>-{value}-...)"),
 ]
 UserName = Annotated[
     str,
@@ -1152,6 +1174,23 @@ class CostAllocation(Strict):
     )
 
 
+class Stage(Strict):
+    """An account that serves the approved or promoted versions of the teams that serve in it."""
+
+    name: StageName
+    account: AccountId = Field(description="The stage's AWS account (12 digits, quoted); not the development "
+                               "account and not another stage's.")
+    region: Region = Field(description="The stage's region: the platform's `region` (other regions are not yet "
+                           "available).")
+    promotion: Literal["approved", "promoted"] = Field(
+        description="What makes a version serve here: `approved` (its approval in the development account's "
+        "registry) for the first stage, `promoted` (a reviewer promotes a version that serves in the previous "
+        "stage) for every later one.",
+    )
+    reaper: ReaperSettings | None = Field(
+        None, description="The idle-endpoint reaper of this stage's account; unset: the platform's `reaper`.")
+
+
 class Team(Strict):
     """One data-science team: its people, its use cases and where its alerts go."""
 
@@ -1167,6 +1206,12 @@ class Team(Strict):
     alert_emails: list[Email] = Field(default_factory=list)
     reaper: ReaperOverride = ReaperOverride()
     budget: Budget | None = Field(None, description="A monthly budget on the team's cost; unset: none.")
+    stages: list[StageName] | None = Field(
+        None, json_schema_extra=_unique_items(),
+        description="The platform's `stages` the team serves in, from the first on and in order (a team that "
+        "serves in production also serves in the stage production promotes from); unset: every stage; `[]`: "
+        "none, the team's endpoints run in the development account as without stages.",
+    )
 
     @classmethod
     def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
@@ -1175,9 +1220,11 @@ class Team(Strict):
             (i, u["name"]) for i, u in _items(data.get("use_cases"))
             if isinstance(u, dict) and ok("use_cases", i, "name")
         ]
+        stages = [(i, name) for i, name in _items(data.get("stages")) if ok("stages", i)]
         return [
             *_duplicates(users, "users", "user name", UNIQUE_ITEMS_RULE),
             *_duplicates(use_cases, "use_cases", "use case name", "unique_use_case_names"),
+            *_duplicates(stages, "stages", "stage name", UNIQUE_ITEMS_RULE),
         ]
 
 
@@ -1226,11 +1273,24 @@ def _section_problems(model: type[Strict], data: Any, loc: tuple[Any, ...], ok: 
     return problems
 
 
+def _stage_names(data: dict[str, Any]) -> list[Any]:
+    return [stage.get("name") for _, stage in _items(data.get("stages")) if isinstance(stage, dict)]
+
+
+def _team_stage_names(team: Any, stage_names: list[Any]) -> list[Any]:
+    """The stage names a team's raw data serves in (unset: every stage)."""
+    chosen = team.get("stages") if isinstance(team, dict) else None
+    return list(stage_names) if chosen is None else chosen if isinstance(chosen, list) else []
+
+
 def _largest_fleets(data: dict[str, Any], ok: Callable[..., bool]) -> dict[str, list[tuple[str, int]]] | None:
-    """Per endpoint instance type, each use case's largest fleet ('team/use case', instances); None when a value
-    it needs is itself bad (that error is reported on its own)."""
+    """Per endpoint instance type, each use case's largest fleet ('team/use case', instances), of the teams that
+    serve in the development account; None when a value it needs is itself bad (reported on its own)."""
     fleets: dict[str, list[tuple[str, int]]] = {}
+    stage_names = _stage_names(data)
     for ti, team in _items(data.get("teams")):
+        if _team_stage_names(team, stage_names):
+            continue
         for ui, use_case in _items(team.get("use_cases") if isinstance(team, dict) else None):
             endpoint = use_case.get("endpoint", {}) if isinstance(use_case, dict) else None
             where = ("teams", ti, "use_cases", ui, "endpoint")
@@ -1269,6 +1329,131 @@ def _endpoint_quota_problems(data: dict[str, Any], ok: Callable[..., bool]) -> l
     return problems
 
 
+def _team_stage_problems(
+    data: dict[str, Any], ok: Callable[..., bool], stage_names: list[Any] | None
+) -> list[Problem]:
+    """A team's `stages`, unless the platform's stage names are bad themselves (None): names of the platform's
+    stages, from the first on."""
+    problems = []
+    for ti, team in _items(data.get("teams")):
+        chosen = team.get("stages") if isinstance(team, dict) else None
+        if not (isinstance(chosen, list) and ok("teams", ti, "stages")):
+            continue
+        duplicates = len(set(chosen)) != len(chosen)  # reported by Team._problems
+        if stage_names is None:
+            continue
+        unknown = [(si, name) for si, name in enumerate(chosen) if name not in stage_names]
+        for si, name in unknown:
+            allowed = (f"one of the platform's stages ({', '.join(map(str, stage_names))})" if stage_names
+                       else "nothing: the platform has no `stages` (leave the team's `stages` out)")
+            problems.append(Problem(("teams", ti, "stages", si), name, f"{name!r} is not allowed: {allowed}",
+                                    "team_stages"))
+        if not unknown and not duplicates and chosen != stage_names[: len(chosen)]:
+            options = " or ".join(repr(stage_names[:n]) for n in range(len(stage_names) + 1))
+            problems.append(Problem(
+                ("teams", ti, "stages"), chosen,
+                f"{chosen!r} is not allowed: a team serves in the platform's stages from the first on and in their "
+                f"order, because each later stage is promoted from the one before it: {options}", "team_stages"))
+    return problems
+
+
+def _not_yet_with_stages(data: dict[str, Any], ok: Callable[..., bool], stage_names: list[Any]) -> list[Problem]:
+    """Settings that do not yet work across accounts, refused for the teams that serve in stages."""
+    problems = []
+    in_development = []
+    for ti, team in _items(data.get("teams")):
+        if not isinstance(team, dict):
+            continue
+        serving = [name for name in _team_stage_names(team, stage_names) if name in stage_names]
+        if not serving:
+            in_development.append(team.get("name"))
+            continue
+        # A stage's name may be bad itself (missing, a number): reported on its own, shown as it is here.
+        where = f"team {team.get('name')!r} serves in stages ({', '.join(map(str, serving))})"
+        if team.get("budget") is not None and ok("teams", ti, "budget"):
+            problems.append(Problem(
+                ("teams", ti, "budget"), "budget",
+                f"{where}, and a team budget is not yet available with stages (it would count only the development "
+                "account's cost): leave budget out, or set the team's `stages: []`", "not_yet_with_stages"))
+        for ui, use_case in _items(team.get("use_cases")):
+            endpoint = use_case.get("endpoint") if isinstance(use_case, dict) else None
+            monitoring = endpoint.get("monitoring") if isinstance(endpoint, dict) else None
+            loc = ("teams", ti, "use_cases", ui, "endpoint", "monitoring", "enabled")
+            if isinstance(monitoring, dict) and monitoring.get("enabled") is True and ok(*loc):
+                problems.append(Problem(
+                    loc, True,
+                    f"{where}, and endpoint monitoring is not yet available with stages (its pipeline and baselines "
+                    "are in the development account, the captured requests in the stage's): set it false, or set "
+                    "the team's `stages: []`", "not_yet_with_stages"))
+    if not in_development:
+        problems += [
+            Problem(("quotas", qi, "usage"), "endpoint",
+                    f"'endpoint' is not allowed here: an endpoint quota is not yet available with stages, because "
+                    "quotas are requested in the development account and every team serves in stages (their "
+                    "endpoints run in the stage accounts); leave it out", "not_yet_with_stages")
+            for qi, quota in _items(data.get("quotas"))
+            if isinstance(quota, dict) and quota.get("usage") == "endpoint" and ok("quotas", qi, "usage")
+        ]
+    return problems
+
+
+def _stage_problems(data: dict[str, Any], ok: Callable[..., bool]) -> list[Problem]:
+    """The rules of `stages` and of the teams' `stages`."""
+    stages = [(i, stage) for i, stage in _items(data.get("stages")) if isinstance(stage, dict)]
+    stage_names = [stage.get("name") for _, stage in stages]
+    name_at = {i: stage.get("name") for i, stage in stages if ok("stages", i, "name")}
+    # The list and every item's name, also of an item that is no mapping at all (a stage whose name is unknown);
+    # not ok("stages"), which a bad field elsewhere in a stage (its account, say) would make false too.
+    names_ok = isinstance(data.get("stages"), list) and all(
+        ok("stages", i, "name") for i, _ in _items(data.get("stages")))
+    # A team's stages are checked against the stage names only when those are good themselves.
+    problems = _team_stage_problems(data, ok, stage_names if names_ok else None)
+    if not stages:
+        return problems
+    listed = ", ".join(repr(name) for name in stage_names)
+    for field, what in (("account", "the development account (12 digits, quoted)"),
+                        ("region", "the region of the development account and of every stage")):
+        if data.get(field) is None:
+            problems.append(Problem(
+                (field,), None,
+                f"required when `stages` are set ({listed}): {what}, which keeps Studio, the buckets, the "
+                "registry and the pipelines", "stages_need_account_and_region"))
+    named = [(i, stage["name"]) for i, stage in stages if ok("stages", i, "name")]
+    problems += _duplicates(named, "stages", "stage name", "unique_stage_names")
+    accounts = [(i, stage["account"]) for i, stage in stages if ok("stages", i, "account")]
+    development = data.get("account") if ok("account") else None
+    for i, account in accounts:
+        if account == development:
+            problems.append(Problem(
+                ("stages", i, "account"), account,
+                f"{account!r} is not allowed: it is the development account (the platform's `account`); each stage "
+                "needs an account of its own", "stage_accounts"))
+    problems += _duplicates(accounts, "stages", "stage account", "stage_accounts")
+    region = data.get("region") if ok("region") else None
+    for i, stage in stages:
+        if region is not None and ok("stages", i, "region") and stage.get("region") != region:
+            problems.append(Problem(
+                ("stages", i, "region"), stage["region"],
+                f"{stage['region']!r} is not allowed: the platform's region {region!r}, for now (stages in other "
+                "regions are not yet available)", "stage_regions"))
+        promotion = stage.get("promotion")
+        if not ok("stages", i, "promotion") or promotion is None:
+            continue
+        if i == 0 and promotion != FIRST_STAGE_PROMOTION:
+            problems.append(Problem(
+                ("stages", i, "promotion"), promotion,
+                f"{promotion!r} is not allowed for the first stage: 'approved' (a version's approval in the "
+                "registry makes it serve here; there is no earlier stage to promote it from)", "stage_promotion"))
+        elif i > 0 and promotion != LATER_STAGE_PROMOTION:
+            problems.append(Problem(
+                ("stages", i, "promotion"), promotion,
+                f"{promotion!r} is not allowed: only the first stage promotes on 'approved'; stage "
+                f"{stage.get('name')!r} serves the versions a reviewer promotes from "
+                f"{repr(name_at[i - 1]) if i - 1 in name_at else 'the stage before it'} ('promoted')",
+                "stage_promotion"))
+    return problems + _not_yet_with_stages(data, ok, stage_names)
+
+
 class PlatformConfig(Strict):
     """The whole platform: shared network and Studio domain, and one environment per team."""
 
@@ -1283,7 +1468,7 @@ class PlatformConfig(Strict):
     cost_allocation: CostAllocation = CostAllocation()
     budget: Budget | None = Field(
         None, description="A monthly budget on the whole platform's cost (tag `mlops:platform`), alerting the "
-        "platform topic; unset: none.")
+        "platform topic; unset: none. With `stages`, it counts the development account's cost only.")
     explainability: Literal["open", "clarify"] = Field(
         "open",
         description="Bias metrics and SHAP: `open` computes them in the team's own processing steps with smclarify "
@@ -1299,6 +1484,12 @@ class PlatformConfig(Strict):
         json_schema_extra=_unique_items(),
         description="Administrator roles that may still read and write every team's data bucket; every other "
         "principal but the team's own roles is denied by the bucket policy.",
+    )
+    stages: list[Stage] = Field(
+        default_factory=list, max_length=MAX_STAGES,
+        description="Accounts that serve the teams' models, in promotion order (e.g. staging, then production); "
+        "`account` and `region` are then the development account's, which keeps Studio, the buckets, the "
+        "registry, the pipelines and MLflow. Empty: every team serves in the development account.",
     )
     teams: list[Team] = Field(min_length=1)
 
@@ -1394,6 +1585,7 @@ class PlatformConfig(Strict):
             ]
         arns = [(i, arn) for i, arn in _items(data.get("break_glass_role_arns")) if ok("break_glass_role_arns", i)]
         problems += _duplicates(arns, "break_glass_role_arns", "break-glass role ARN", UNIQUE_ITEMS_RULE)
+        problems += _stage_problems(data, ok)
         return problems
 
     def team(self, name: str) -> Team:
@@ -1401,6 +1593,18 @@ class PlatformConfig(Strict):
             if team.name == name:
                 return team
         raise KeyError(name)
+
+    def stages_of(self, team: Team) -> list[Stage]:
+        """The stages `team` serves in, in promotion order (none: it serves in the development account)."""
+        names = [stage.name for stage in self.stages] if team.stages is None else team.stages
+        return [stage for stage in self.stages if stage.name in names]
+
+    def teams_in(self, stage: Stage) -> list[Team]:
+        """The teams that serve in `stage`, in config order."""
+        return [team for team in self.teams if stage in self.stages_of(team)]
+
+    def serves_in_development(self, team: Team) -> bool:
+        return not self.stages_of(team)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

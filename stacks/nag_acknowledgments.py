@@ -54,7 +54,6 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
     bucket = f"<{stack.get_logical_id(stack.data_bucket.node.default_child)}.Arn>"
     # The execution role's statements exceed one inline policy; CDK spills them into overflow policies.
     role = "ExecutionRole/*Policy*/Resource"
-    model_role = "ModelExecutionRole/*Policy/Resource"
     named = "Team-prefixed names: the team creates these resources at run time, so the name is known only as a prefix."
     entries = [
         Acknowledgment(role, f"{IAM5}[Resource::{SAGEMAKER_ARN}:{kind}/{prefix}*]", named)
@@ -74,14 +73,7 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
         Acknowledgment(role, f"{IAM5}[Resource::*]",
                        "Only List*/Search/ecr:GetAuthorizationToken (no resource-level permissions) and "
                        "cloudwatch:PutMetricData limited by a namespace condition."),
-        Acknowledgment(model_role, f"{IAM5}[Resource::*]",
-                       "Only ecr:GetAuthorizationToken (no resource-level permissions) and cloudwatch:PutMetricData "
-                       "limited by a namespace condition."),
         Acknowledgment(role, f"{IAM5}[Resource::{bucket}/*]", "Objects of the team's own data bucket."),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/*]",
-                       "Endpoints read model artifacts anywhere in the team's own bucket (read only)."),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/data-capture/*]",
-                       "Endpoints write captured requests under data-capture/ of the team's own bucket."),
         Acknowledgment("MlflowAppRole/DefaultPolicy/Resource", f"{IAM5}[Resource::{bucket}/{MLFLOW_PREFIX}*]",
                        "The team's MLflow App reads and writes run artifacts under mlflow/ of the team's own "
                        "bucket only; artifact keys are made per run at run time."),
@@ -114,18 +106,57 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
             for action in ("s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*",
                            "kms:GenerateDataKey*", "kms:ReEncrypt*")
         ]
-    ecr = "arn:<AWS::Partition>:ecr:<AWS::Region>:*:repository/*"
-    ecr_reason = "SageMaker's own images live in AWS-owned accounts that differ per region and framework."
-    logs = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group"
     entries += [
-        Acknowledgment(role, f"{IAM5}[Resource::{ecr}]", ecr_reason),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{ecr}]", ecr_reason),
-        Acknowledgment(role, f"{IAM5}[Resource::{logs}:/aws/sagemaker/*]",
+        Acknowledgment(role, f"{IAM5}[Resource::{_ecr(stack)}]", ECR_REASON),
+        Acknowledgment(role, f"{IAM5}[Resource::{_logs(stack)}:/aws/sagemaker/*]",
                        "Jobs write to log groups SageMaker names per job type under /aws/sagemaker/."),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{logs}:/aws/sagemaker/Endpoints/*]",
+    ]
+    if stack.model_execution_role is not None:
+        entries += model_execution_role_acknowledgments(stack, bucket, reads_artifacts=True)
+    return entries
+
+
+ECR_REASON = "SageMaker's own images live in AWS-owned accounts that differ per region and framework."
+
+
+def _ecr(stack: cdk.Stack) -> str:
+    """`stacks.role_grants.grant_image_pull_and_logs` builds its ARNs from the pseudo parameters."""
+    return "arn:<AWS::Partition>:ecr:<AWS::Region>:*:repository/*"
+
+
+def _logs(stack: cdk.Stack) -> str:
+    return "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group"
+
+
+def model_execution_role_acknowledgments(stack: cdk.Stack, bucket: str, *, reads_artifacts: bool) -> list[Acknowledgment]:
+    """The findings of a team's ``ModelExecutionRole`` (`stacks.team_serving.grant_model_execution`)."""
+    model_role = "ModelExecutionRole/*Policy/Resource"
+    entries = [
+        Acknowledgment(model_role, f"{IAM5}[Resource::*]",
+                       "Only ecr:GetAuthorizationToken (no resource-level permissions) and cloudwatch:PutMetricData "
+                       "limited by a namespace condition."),
+        Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/data-capture/*]",
+                       "Endpoints write captured requests under data-capture/ of the team's own bucket."),
+        Acknowledgment(model_role, f"{IAM5}[Resource::{_ecr(stack)}]", ECR_REASON),
+        Acknowledgment(model_role, f"{IAM5}[Resource::{_logs(stack)}:/aws/sagemaker/Endpoints/*]",
                        "Endpoints write to /aws/sagemaker/Endpoints/<endpoint>, named at run time."),
     ]
+    if reads_artifacts:
+        entries.append(Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/*]",
+                                      "Endpoints read model artifacts anywhere in the team's own bucket (read only)."))
     return entries
+
+
+def stage_platform_acknowledgments(stack) -> list[Acknowledgment]:
+    """A stage account's platform stack: its access-log bucket and its reaper."""
+    return platform_acknowledgments(stack) + idle_endpoint_reaper_acknowledgments(stack.idle_endpoint_reaper)
+
+
+def stage_team_acknowledgments(stack) -> list[Acknowledgment]:
+    """A team's stack in a stage account: its model execution role and its deploy automation."""
+    bucket = f"<{stack.get_logical_id(stack.capture_bucket.node.default_child)}.Arn>"
+    return (model_execution_role_acknowledgments(stack, bucket, reads_artifacts=False)
+            + deploy_on_approval_acknowledgments(stack.deploy_on_approval))
 
 
 def _token_text(stack: cdk.Stack, value: str) -> str:
@@ -172,7 +203,7 @@ def _provider_invoke(stack: cdk.Stack, path: str, functions) -> list[Acknowledgm
 
 
 def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
-    if not construct.enabled:
+    if construct is None or not construct.enabled:
         return []
     stack = cdk.Stack.of(construct)
     here = _relative_path(stack, construct)
@@ -184,8 +215,11 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
     account = _shown(stack, stack.account, "AWS::AccountId")
     run_time = "Models and endpoint configs are created at run time, named <team prefix><use case>-v<n>..."
     scaled = any(u.endpoint.autoscaling.enabled for u in construct.use_cases)
+    registry = construct.registry
+    registry_arn = (f"arn:{_partition(stack)}:sagemaker:{registry.region or region}:{registry.account or account}"
+                    if registry.account or registry.region else sagemaker)
     entries = [
-        Acknowledgment(deploy_policy, f"{IAM5}[Resource::{sagemaker}:model-package/{group}/*]",
+        Acknowledgment(deploy_policy, f"{IAM5}[Resource::{registry_arn}:model-package/{group}/*]",
                        f"Versions of the team's own registry group {group}; versions are created at run time.")
         for group in sorted(construct.groups.values())
     ]
@@ -230,7 +264,7 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
             ),
         ] if scaled else []),
         *[
-            Acknowledgment(verifier_policy, f"{IAM5}[Resource::{sagemaker}:model-package/{group}/*]",
+            Acknowledgment(verifier_policy, f"{IAM5}[Resource::{registry_arn}:model-package/{group}/*]",
                            f"DescribeModelPackage of the versions of the team's registry group {group} that its "
                            "endpoint serves: the verifier reads their drift baselines for the monitoring schedule.")
             for group in sorted(construct.monitored_groups)
@@ -386,6 +420,7 @@ def acknowledgments_for(stack: cdk.Stack) -> list[Acknowledgment]:
     """
     from stacks.network_stack import NetworkStack
     from stacks.platform_stack import PlatformStack
+    from stacks.stage_stacks import StagePlatformStack, StageTeamStack
     from stacks.team_stack import TeamStack
 
     if isinstance(stack, NetworkStack):
@@ -398,6 +433,10 @@ def acknowledgments_for(stack: cdk.Stack) -> list[Acknowledgment]:
             + idle_endpoint_reaper_acknowledgments(stack.idle_endpoint_reaper)
             + cost_tracking_acknowledgments(stack.cost_tracking)
         )
+    if isinstance(stack, StagePlatformStack):
+        return stage_platform_acknowledgments(stack)
+    if isinstance(stack, StageTeamStack):
+        return stage_team_acknowledgments(stack)
     if isinstance(stack, TeamStack):
         entries = team_acknowledgments(stack) + deploy_on_approval_acknowledgments(stack.deploy_on_approval)
         if stack.studio_teardown is not None:

@@ -37,6 +37,73 @@ def domain_id_export_name(prefix: str) -> str:
     return f"{prefix}-studio-domain-id"
 
 
+def add_platform_key(stack: Stack, *, alias: str, description: str) -> kms.Key:
+    """The account's platform key (id ``PlatformKey``, retained), usable by the services that publish to or read
+    from its encrypted topics and queues in this account, and by CloudWatch Logs for its log groups."""
+    key = kms.Key(
+        stack,
+        "PlatformKey",
+        alias=alias,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowAwsServicesOfThisAccount",
+            principals=[iam.ServicePrincipal(s) for s in KEY_USER_SERVICES],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        )
+    )
+    # Every log group of the account's platform stacks is encrypted with this key.
+    allow_cloudwatch_logs(key)
+    return key
+
+
+def add_access_log_bucket(stack: Stack) -> s3.Bucket:
+    """The bucket the account's other buckets write their server access logs to (id ``AccessLogs``, retained)."""
+    bucket = s3.Bucket(
+        stack,
+        "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        versioned=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))],
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    # Team buckets (in their own stacks) log here; granting by account keeps this stack team-independent.
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="S3ServerAccessLogsFromThisAccount",
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects("*")],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        )
+    )
+    return bucket
+
+
+def add_alert_topic(stack: Stack, *, prefix: str, emails: list[str], key: kms.IKey) -> sns.Topic:
+    """The account's platform alert topic (id ``PlatformAlerts``), which admits only alarms named
+    ``<prefix>-platform-*`` (see platform_alarm_name)."""
+    topic = sns.Topic(
+        stack,
+        "PlatformAlerts",
+        display_name=f"{prefix} platform alerts",
+        master_key=key,
+        enforce_ssl=True,
+    )
+    for address in emails:
+        topic.add_subscription(subscriptions.EmailSubscription(address))
+    allow_alarms_to_publish(topic, "PlatformAlarms", platform_alarm_name(prefix, "*"))
+    return topic
+
+
 class PlatformStack(Stack):
     """Shared by every team; its resource count does not grow with the number of teams."""
 
@@ -46,59 +113,12 @@ class PlatformStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
-        self.key = kms.Key(
-            self,
-            "PlatformKey",
-            alias=f"alias/{config.prefix}-platform",
+        self.key = add_platform_key(
+            self, alias=f"alias/{config.prefix}-platform",
             description=f"Encrypts the {config.prefix} platform's data, Studio volumes, queues and topics",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAwsServicesOfThisAccount",
-                principals=[iam.ServicePrincipal(s) for s in KEY_USER_SERVICES],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-        # Every log group of the platform, this stack's and the team stacks', is encrypted with this key.
-        allow_cloudwatch_logs(self.key)
-
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # Team buckets (in their own stacks) log here; granting by account keeps this stack team-independent.
-        self.access_log_bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="S3ServerAccessLogsFromThisAccount",
-                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
-                actions=["s3:PutObject"],
-                resources=[self.access_log_bucket.arn_for_objects("*")],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-
-        self.alert_topic = sns.Topic(
-            self,
-            "PlatformAlerts",
-            display_name=f"{config.prefix} platform alerts",
-            master_key=self.key,
-            enforce_ssl=True,
-        )
-        for address in config.alert_emails:
-            self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
-        # Platform-level alarms are all named `<prefix>-platform-...` (see platform_alarm_name).
-        allow_alarms_to_publish(self.alert_topic, "PlatformAlarms", platform_alarm_name(config.prefix, "*"))
+        self.access_log_bucket = add_access_log_bucket(self)
+        self.alert_topic = add_alert_topic(self, prefix=config.prefix, emails=config.alert_emails, key=self.key)
 
         self.domain_default_role = iam.Role(
             self,

@@ -46,17 +46,25 @@ def add_team_serving(
     key: kms.IKey,
     data_bucket: s3.IBucket,
     alert_topic: sns.ITopic,
-    execution_role: iam.Role,
-    mlflow_app_arn: str,
-    registry_groups: dict[str, str],
-    building_pipelines: list[ExperimentPipeline],
     model_execution_role: iam.Role,
+    execution_role: iam.Role | None = None,
+    mlflow_app_arn: str | None = None,
+    registry_groups: dict[str, str] | None = None,
+    building_pipelines: list[ExperimentPipeline] = (),
     registry: RegistryLocation = SAME_STACK,
 ) -> TeamServing:
     """Add the team's serving constructs to `stack` (ids ``DeployOnApproval``, ``EndpointMonitoring``,
-    ``Dashboard``) for endpoints that run as `model_execution_role` (`add_model_execution_role`).
-    `registry_groups` maps use case to registry group name; `building_pipelines` are the team's experiment
-    pipelines whose uploaded code the monitoring reuses."""
+    ``Dashboard``) for endpoints that run as `model_execution_role` (`add_model_execution_role`), whose data
+    capture goes to `data_bucket`.
+
+    The building side, where the stack has one: `execution_role` and `mlflow_app_arn` run the monitoring
+    pipelines, `registry_groups` maps use case to registry group name and `building_pipelines` are the team's
+    experiment pipelines whose uploaded code the monitoring reuses. A stack without it (a stage account's)
+    cannot monitor endpoints (the config refuses monitoring there).
+    """
+    if execution_role is None and any(use_case.endpoint.monitoring.enabled for use_case in team.use_cases):
+        raise ValueError(f"team {team.name}: endpoint monitoring needs the building side (execution role, "
+                         "MLflow App, pipelines) in the same stack")
     deploy_on_approval = DeployOnApproval(
         stack,
         "DeployOnApproval",
@@ -85,7 +93,7 @@ def add_team_serving(
         deploy_on_approval.enable_monitoring(
             monitoring.scheduler_role,
             [group.name for group in monitoring.schedule_groups.values()],
-            [registry_groups[name] for name in monitoring.schedule_groups],
+            [(registry_groups or {})[name] for name in monitoring.schedule_groups],
         )
     dashboard = TeamDashboard(
         stack, "Dashboard", prefix=prefix, team=team, deploy_on_approval=deploy_on_approval, monitoring=monitoring,
@@ -96,27 +104,35 @@ def add_team_serving(
 
 
 def add_model_execution_role(stack: Stack, *, prefix: str, team: Team, data_bucket: s3.IBucket,
-                             key: kms.IKey) -> iam.Role:
-    """The role the team's endpoints run as (id ``ModelExecutionRole``), with `grant_model_execution`."""
+                             key: kms.IKey, artifacts_in_data_bucket: bool = True) -> iam.Role:
+    """The role the team's endpoints run as (id ``ModelExecutionRole``), with `grant_model_execution`.
+
+    `data_bucket` receives the data capture; with `artifacts_in_data_bucket` the endpoints also read their model
+    artifacts from it (the development account's team bucket). A stage account's role writes only its capture.
+    """
     role = iam.Role(
         stack,
         "ModelExecutionRole",
         assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-        description=f"Runs {team.name}'s endpoints: reads the team's artifacts, writes its data capture",
+        description=f"Runs {team.name}'s endpoints: reads the team's artifacts, writes its data capture"
+        if artifacts_in_data_bucket else f"Runs {team.name}'s endpoints in this account: writes their data capture",
     )
-    grant_model_execution(role, data_bucket, key, prefix=prefix, team=team)
+    grant_model_execution(role, data_bucket, key, prefix=prefix, team=team, reads_artifacts=artifacts_in_data_bucket)
     return role
 
 
-def grant_model_execution(role: iam.Role, bucket: s3.IBucket, key: kms.IKey, *, prefix: str, team: Team) -> None:
-    """Endpoints read the team's artifacts, write data capture, pull images and log."""
-    role.add_to_policy(
-        iam.PolicyStatement(
-            sid="ReadTeamArtifacts",
-            actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects("*")],
+def grant_model_execution(role: iam.Role, bucket: s3.IBucket, key: kms.IKey, *, prefix: str, team: Team,
+                          reads_artifacts: bool = True) -> None:
+    """Endpoints write data capture to `bucket` (and, with `reads_artifacts`, read the team's artifacts from
+    it), pull images and log."""
+    if reads_artifacts:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTeamArtifacts",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects("*")],
+            )
         )
-    )
     role.add_to_policy(
         iam.PolicyStatement(
             sid="WriteDataCapture",
@@ -124,9 +140,10 @@ def grant_model_execution(role: iam.Role, bucket: s3.IBucket, key: kms.IKey, *, 
             resources=[bucket.arn_for_objects("data-capture/*")],
         )
     )
-    role.add_to_policy(
-        iam.PolicyStatement(sid="ListTeamBucket", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-    )
+    if reads_artifacts:
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ListTeamBucket", actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        )
     grant_key_use(role, key)
     grant_image_pull_and_logs(role, log_group_prefix="/aws/sagemaker/Endpoints/")
     rollback_alarms = [

@@ -1,4 +1,9 @@
-"""`<prefix>-team-<name>`: one data-science team's bucket, roles, Studio profiles and model registry."""
+"""`<prefix>-team-<name>`: one data-science team's bucket, roles, Studio profiles and model registry.
+
+A team that serves in the development account (no `stages`) also gets its serving side here
+(`stacks.team_serving`); a team that serves in stages gets it in each stage's `<prefix>-<stage>-team-<name>`
+(`stacks.stage_stacks`), and this stack then holds no endpoint resources.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.role_grants import grant_image_pull_and_logs, grant_key_use
+from stacks.team_buckets import add_team_bucket, deny_data_to_all_but
 from stacks.team_serving import add_model_execution_role, add_team_serving
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -133,21 +139,6 @@ PIPELINE_JOB_MANAGE_ACTIONS = (
     "sagemaker:StopTrainingJob",
     "sagemaker:StopTransformJob",
 )
-# Data-plane S3 actions the team bucket's policy denies to every principal but the allowed roles.
-BUCKET_DATA_ACTIONS = (
-    "s3:GetObject*",
-    "s3:PutObject*",
-    "s3:DeleteObject*",
-    "s3:RestoreObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListBucket",
-    "s3:ListBucketVersions",
-    "s3:ListBucketMultipartUploads",
-    "s3:ListMultipartUploadParts",
-    "s3:ReplicateObject",
-)
-
-
 # The team's MLflow App keeps its artifacts under this prefix of the team bucket.
 MLFLOW_PREFIX = "mlflow/"
 # What the team's pipeline steps and Studio users do with their own MLflow App (data plane and describe).
@@ -184,25 +175,10 @@ class TeamStack(Stack):
         self.domain_id = domain_id
         self.prefix = config.prefix
         self.resource_prefix = naming.team_resource_prefix(config.prefix, team.name)
+        self.serves_here = config.serves_in_development(team)
 
-        self.data_bucket = s3.Bucket(
-            self,
-            "DataBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # Logging is set on the L1 so that the platform's log bucket needs no per-team policy (no stack cycle).
-        cfn_bucket: s3.CfnBucket = self.data_bucket.node.default_child
-        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
-            destination_bucket_name=access_log_bucket.bucket_name,
-            log_file_prefix=f"{self.prefix}-team-{team.name}/",
-        )
+        self.data_bucket = add_team_bucket(self, "DataBucket", key=key, access_log_bucket=access_log_bucket,
+                                           log_file_prefix=f"{self.prefix}-team-{team.name}/")
 
         self.alert_topic = sns.Topic(
             self, "Alerts", display_name=f"{self.prefix} {team.name} alerts", master_key=key, enforce_ssl=True
@@ -210,9 +186,11 @@ class TeamStack(Stack):
         for address in team.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(address))
 
-        self.model_execution_role = add_model_execution_role(
-            self, prefix=self.prefix, team=team, data_bucket=self.data_bucket, key=key
-        )
+        self.model_execution_role = None
+        if self.serves_here:
+            self.model_execution_role = add_model_execution_role(
+                self, prefix=self.prefix, team=team, data_bucket=self.data_bucket, key=key
+            )
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
@@ -288,53 +266,43 @@ class TeamStack(Stack):
         }
         for pipeline in self.pipelines.values():
             pipeline.node.add_dependency(*self.model_package_groups.values())
-        self.serving = add_team_serving(
-            self,
-            prefix=self.prefix,
-            team=team,
-            key=key,
-            data_bucket=self.data_bucket,
-            alert_topic=self.alert_topic,
-            execution_role=self.execution_role,
-            mlflow_app_arn=self.mlflow_app_arn,
-            registry_groups={name: group.model_package_group_name for name, group in self.model_package_groups.items()},
-            building_pipelines=list(self.pipelines.values()),
-            model_execution_role=self.model_execution_role,
-        )
-        self.deploy_on_approval = self.serving.deploy_on_approval
-        self.monitoring = self.serving.monitoring
+        self.serving = self.deploy_on_approval = self.monitoring = self.dashboard = None
+        if self.serves_here:
+            self.serving = add_team_serving(
+                self,
+                prefix=self.prefix,
+                team=team,
+                key=key,
+                data_bucket=self.data_bucket,
+                alert_topic=self.alert_topic,
+                execution_role=self.execution_role,
+                mlflow_app_arn=self.mlflow_app_arn,
+                registry_groups={name: group.model_package_group_name
+                                 for name, group in self.model_package_groups.items()},
+                building_pipelines=list(self.pipelines.values()),
+                model_execution_role=self.model_execution_role,
+            )
+            self.deploy_on_approval = self.serving.deploy_on_approval
+            self.monitoring = self.serving.monitoring
         self.budget = CostBudget(self, "Budget", name=team_budget_name(self.prefix, team.name), tag_key=tags.TEAM,
                                  tag_value=team.name, settings=team.budget, alert_topic=self.alert_topic)
-        self.dashboard = self.serving.dashboard
+        if self.serving is not None:
+            self.dashboard = self.serving.dashboard
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
-        CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
+        if self.model_execution_role is not None:
+            CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
         CfnOutput(self, "MlflowAppArn", value=self.mlflow_app_arn)
 
     def _restrict_bucket_data_to_team(self, break_glass_role_arns: list[str]) -> None:
-        """Deny the bucket's data to every principal but the team's roles, its code upload and break-glass roles.
-
-        Bucket configuration (policy, encryption, tags) is not data, so CloudFormation and administrators
-        keep managing the bucket; AWS services acting as themselves (no principal ARN) are not denied.
-        """
-        allowed = [self.execution_role.role_arn, self.model_execution_role.role_arn, self.mlflow_role.role_arn]
+        """Deny the bucket's data to every principal but the team's roles, its code upload and break-glass roles."""
+        serving = [self.model_execution_role.role_arn] if self.model_execution_role is not None else []
+        allowed = [self.execution_role.role_arn, *serving, self.mlflow_role.role_arn]
         allowed += [pipeline.code_deployment.handler_role.role_arn for pipeline in self.pipelines.values()]
         allowed += list(break_glass_role_arns)
-        self.data_bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DataOnlyForTheTeamsRoles",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=list(BUCKET_DATA_ACTIONS),
-                resources=[self.data_bucket.bucket_arn, self.data_bucket.arn_for_objects("*")],
-                conditions={
-                    "ArnNotEquals": {"aws:PrincipalArn": list(dict.fromkeys(allowed))},
-                    "Bool": {"aws:PrincipalIsAWSService": "false"},
-                },
-            )
-        )
+        deny_data_to_all_but(self.data_bucket, sid="DataOnlyForTheTeamsRoles", allowed_role_arns=allowed)
 
     def _mlflow_app(self, key: kms.IKey) -> sagemaker.CfnMlflowApp:
         """The team's serverless MLflow App, its experiment history: retained when the stack is deleted.
@@ -528,7 +496,8 @@ class TeamStack(Stack):
             iam.PolicyStatement(
                 sid="PassOnlyTheTeamsRolesToSageMaker",
                 actions=["iam:PassRole"],
-                resources=[role.role_arn, self.model_execution_role.role_arn],
+                resources=[role.role_arn] + ([self.model_execution_role.role_arn]
+                                             if self.model_execution_role is not None else []),
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )

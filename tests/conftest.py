@@ -18,6 +18,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config" / "platform.yaml"
+MULTI_ACCOUNT_CONFIG = ROOT / "config" / "multi-account.yaml"
 # The jsii runtime starts `node` from PATH: the project's pinned Node.js LTS, as under `make` and `npx cdk`.
 if (ROOT / "node_modules" / ".bin" / "node").exists():
     os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -121,3 +122,11 @@ def example_config():
 def example(example_config, tmp_path_factory) -> Synthesized:
     """The example platform, synthesized once with cdk-nag as a validation plugin (raises on open findings)."""
     return synthesize(example_config, tmp_path_factory.mktemp("example-cdk-out"))
+
+
+@pytest.fixture(scope="session")
+def multi_account(tmp_path_factory) -> Synthesized:
+    """config/multi-account.yaml (a development and two stage accounts), synthesized once with the policy gates on."""
+    from stacks.config import load_config
+
+    return synthesize(load_config(MULTI_ACCOUNT_CONFIG), tmp_path_factory.mktemp("multi-account-cdk-out"))

@@ -36,6 +36,8 @@ from tests.conftest import EDGE_CONFIGS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
+MULTI_ACCOUNT = yaml.safe_load((ROOT / "config" / "multi-account.yaml").read_text())
+BASES = {"platform": EXAMPLE, "multi-account": MULTI_ACCOUNT}
 SCHEMA = json.loads((ROOT / "config" / "platform.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
@@ -54,6 +56,13 @@ LOADER_ONLY = {
     "endpoint_quota_covers_fleets",  # a quota against the sum of the use cases' largest fleets
     "monitoring_needs_capture",  # monitoring against data capture
     "budgets_in_region",  # a team's budget against the platform's region
+    "stages_need_account_and_region",  # the platform's account and region against its stages
+    "unique_stage_names",  # uniqueness of one key of list items that are objects
+    "stage_accounts",  # each stage's account against the platform's and the other stages'
+    "stage_regions",  # each stage's region against the platform's
+    "stage_promotion",  # a stage's promotion depends on its position in the list
+    "team_stages",  # a team's stage names against the platform's stages and their order
+    "not_yet_with_stages",  # a team's budget, monitoring and the endpoint quotas against where the teams serve
     "split_fractions",  # a sum of three fields
     "problem_objective",  # allowed objectives depend on problem_type (the schema knows the union of them)
     "problem_quality_gate",  # allowed metrics depend on problem_type, the threshold's range on the metric
@@ -78,9 +87,10 @@ class Mistake(NamedTuple):
     where: str | None = None  # the field path the message must name (default: from `path`)
     shown: str | None = None  # how the message shows the offending value (default: its repr)
     existing: bool = False  # apply to the example with an existing network
+    base: str = "platform"  # the example it is applied to: config/platform.yaml or config/multi-account.yaml (MA)
 
     def data(self) -> dict:
-        data = copy.deepcopy(EXAMPLE)
+        data = copy.deepcopy(BASES[self.base])
         if self.existing:
             data["network"] = copy.deepcopy(EXISTING_NETWORK)
         *parents, last = [int(p) if p.isdigit() else p for p in self.path.split(".")]
@@ -106,6 +116,8 @@ P1 = "teams.1.use_cases.0.problem"  # churn: binary, key split, context and a fa
 P2 = "teams.2.use_cases.0.problem"  # pricing: regression, features, ordered split
 E0 = "teams.0.use_cases.0.endpoint"  # fraud: canary on 2 instances, autoscaling 2-4 with two floors
 ARN = "arn:aws:iam::123456789012:role/Admin"
+MA = "multi-account"  # stages staging (approved) and production (promoted); fraud serves in both, churn in staging
+STAGE = {"account": "444444444444", "region": "eu-west-1", "promotion": "promoted"}
 
 SINGLE_FIELD = [
     # top level
@@ -322,6 +334,36 @@ SINGLE_FIELD = [
     Mistake(f"{P1}.algorithm", "xgboost", shown="unknown key"),
     Mistake(f"{P1}.quality_gate.direction", "max", shown="unknown key"),
     Mistake(f"{P1}.facets.0.weight", 1, shown="unknown key"),
+    # stages
+    Mistake("stages", "staging", shown="valid list"),
+    Mistake("stages", {"staging": {}}, shown="valid list", base=MA),
+    Mistake("stages", [*MULTI_ACCOUNT["stages"], *({**STAGE, "name": f"extra{i}", "account": f"44444444444{i}"}
+                                                  for i in range(4))], shown="at most 5 items", base=MA),
+    Mistake("stages.0", "staging", shown="'staging'", base=MA),
+    Mistake("stages.0.name", "Staging", base=MA),
+    Mistake("stages.0.name", "pre-prod", base=MA),
+    Mistake("stages.0.name", "s", base=MA),
+    Mistake("stages.1.name", "team", base=MA),
+    Mistake("stages.1.name", "platform", base=MA),
+    Mistake("stages.1.name", DELETE, base=MA),
+    Mistake("stages.1.name", 12, shown="put it in quotes", base=MA),
+    Mistake("stages.0.account", 222222222222, shown="put it in quotes", base=MA),
+    Mistake("stages.0.account", "22222222222", base=MA),
+    Mistake("stages.0.account", DELETE, base=MA),
+    Mistake("stages.1.region", "eu-west-9", base=MA),
+    Mistake("stages.1.region", DELETE, base=MA),
+    Mistake("stages.0.promotion", "manual", base=MA),
+    Mistake("stages.0.promotion", "Approved", base=MA),
+    Mistake("stages.1.promotion", DELETE, base=MA),
+    Mistake("stages.1.reaper", "off", base=MA),
+    Mistake("stages.1.reaper.dry_run", "yes", base=MA),
+    Mistake("stages.1.reaper.exempt", True, shown="unknown key", base=MA),
+    Mistake("stages.0.vpc_id", "vpc-0123456789abcdef0", shown="unknown key", base=MA),
+    Mistake("teams.1.stages", "staging", base=MA),
+    Mistake("teams.1.stages.0", "Staging", base=MA),
+    Mistake("teams.1.stages.0", "team", base=MA),
+    Mistake("teams.1.stages", ["staging", "staging"], shown="duplicate stage name 'staging'", base=MA),
+    Mistake("teams.0.stages", "staging", shown="valid list"),
 ]
 
 # (mistake, the rule it breaks): the loader rejects each, the schema accepts it
@@ -365,6 +407,38 @@ SEVERAL_FIELDS = [
     (Mistake(f"{P2}.facets", [{"name": "region", "values": ["north"]}], where=f"{P2}.facets[0].name",
              shown="'region'"), "problem_facets"),
     (Mistake(f"{P2}.time_column", DELETE, where=f"{P2}.split.mode", shown="'ordered'"), "problem_split_mode"),
+    # stages (on config/multi-account.yaml)
+    (Mistake("account", DELETE, shown="required when `stages` are set ('staging', 'production')", base=MA),
+     "stages_need_account_and_region"),
+    (Mistake("region", DELETE, shown="required when `stages` are set ('staging', 'production')", base=MA),
+     "stages_need_account_and_region"),
+    (Mistake("stages.1.name", "staging", where="stages", shown="duplicate stage name 'staging' at [0] and [1]",
+             base=MA), "unique_stage_names"),
+    (Mistake("stages.0.account", "111111111111", shown="'111111111111' is not allowed: it is the development "
+             "account", base=MA), "stage_accounts"),
+    (Mistake("stages.1.account", "222222222222", where="stages", shown="duplicate stage account '222222222222'",
+             base=MA), "stage_accounts"),
+    (Mistake("stages.1.region", "eu-central-1", shown="'eu-central-1' is not allowed: the platform's region "
+             "'eu-west-1', for now", base=MA), "stage_regions"),
+    (Mistake("stages.0.promotion", "promoted", shown="'promoted' is not allowed for the first stage: 'approved'",
+             base=MA), "stage_promotion"),
+    (Mistake("stages.1.promotion", "approved", shown="a reviewer promotes from 'staging' ('promoted')", base=MA),
+     "stage_promotion"),
+    (Mistake("teams.1.stages", ["production"], shown="['production'] is not allowed: a team serves in the "
+             "platform's stages from the first on and in their order", base=MA), "team_stages"),
+    (Mistake("teams.1.stages", ["production", "staging"], shown="['staging'] or ['staging', 'production']",
+             base=MA), "team_stages"),
+    (Mistake("teams.1.stages", ["qa"], where="teams.1.stages.0",
+             shown="'qa' is not allowed: one of the platform's stages (staging, production)", base=MA), "team_stages"),
+    (Mistake("teams.0.stages", ["staging"], where="teams.0.stages.0", shown="the platform has no `stages`"),
+     "team_stages"),
+    (Mistake("teams.0.budget", {"monthly_usd": 500}, shown="a team budget is not yet available with stages",
+             base=MA), "not_yet_with_stages"),
+    (Mistake(f"{E0}.monitoring", {"enabled": True}, where=f"{E0}.monitoring.enabled",
+             shown="endpoint monitoring is not yet available with stages", base=MA), "not_yet_with_stages"),
+    (Mistake("quotas", [{"instance_type": "ml.m5.large", "usage": "endpoint", "desired": 10}],
+             where="quotas.0.usage", shown="an endpoint quota is not yet available with stages", base=MA),
+     "not_yet_with_stages"),
 ]
 
 
@@ -430,7 +504,7 @@ def _sections_of(annotation) -> list[type[BaseModel]]:
 
 def _field_of(mistake: Mistake) -> str:
     """`Model.field` the mistake's path ends at (through list items and the network variant in use)."""
-    node: Any = Mistake("prefix", EXAMPLE["prefix"], existing=mistake.existing).data()
+    node: Any = Mistake("prefix", BASES[mistake.base]["prefix"], existing=mistake.existing, base=mistake.base).data()
     model, owner = PlatformConfig, ""
     for part in mistake.path.split("."):
         if part.isdigit():
@@ -470,9 +544,9 @@ def test_the_corpus_covers_every_field_of_the_config():
     assert len(SINGLE_FIELD) >= 40
 
 
-@pytest.mark.parametrize("name", ["example", *EDGE_CONFIGS])
+@pytest.mark.parametrize("name", ["example", "multi-account", *EDGE_CONFIGS])
 def test_valid_configs_validate_against_the_schema(name):
-    data = EXAMPLE if name == "example" else EDGE_CONFIGS[name]
+    data = {"example": EXAMPLE, "multi-account": MULTI_ACCOUNT}.get(name) or EDGE_CONFIGS[name]
     assert not [e.message for e in VALIDATOR.iter_errors(data)]
     parse_config(copy.deepcopy(data))
 

@@ -36,6 +36,16 @@ endpoint-config names add a version and a digest and stay within SageMaker's 63)
 Settings that name or key a Domain, a UserProfile or a Model Package Group (`prefix`, team names, user names,
 use-case names and descriptions) are fixed after the first deploy: changing them replaces those resources.
 
+`stages` spreads the platform over accounts (`config/multi-account.yaml` is an example): the platform's
+`account` and `region` are the development account's, which keeps Studio, the buckets, the registry, the
+pipelines and MLflow, and each stage (in promotion order: the first serves the versions approved in the
+registry, each later one the versions a reviewer promotes from the stage before it) is an account of its own,
+in the same region for now, with a `<prefix>-<stage>-platform` stack and a `<prefix>-<stage>-team-<name>`
+stack per team serving there. A team serves in every stage unless its `stages` lists the first few; with
+`stages: []` it serves in the development account as on a platform without stages. Settings that do not yet
+work across accounts are refused for a team serving in stages rather than ignored: its `budget`, endpoint
+`monitoring`, and `endpoint` quotas when no team serves in the development account.
+
 Numbers and booleans are written without quotes (`desired: 4`, `dry_run: false`; a quoted value is text),
 text that YAML would read as a number is quoted (`account: "012345678901"`, `cost_center: "1001"`).
 The constraints below are the schema's as well, so an editor flags the same mistakes; only these rules,

@@ -64,11 +64,12 @@ def digests(named_templates: dict[str, dict[str, dict[str, Any]]]) -> dict[str, 
 
 
 def synthesized_configs(outdir: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """The example config and every edge config of the tests, synthesized as the tests do (gates on)."""
+    """The example configs and every edge config of the tests, synthesized as the tests do (gates on)."""
     from stacks.config import load_config, parse_config
-    from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG, synthesize
+    from tests.conftest import EDGE_CONFIGS, EXAMPLE_CONFIG, MULTI_ACCOUNT_CONFIG, synthesize
 
-    configs = {"example": load_config(EXAMPLE_CONFIG), **{name: parse_config(data) for name, data in EDGE_CONFIGS.items()}}
+    configs = {"example": load_config(EXAMPLE_CONFIG), "multi-account": load_config(MULTI_ACCOUNT_CONFIG),
+               **{name: parse_config(data) for name, data in EDGE_CONFIGS.items()}}
     return {
         name: synthesize(config, outdir / re.sub(r"\W+", "-", name)).templates for name, config in configs.items()
     }

@@ -5,6 +5,8 @@ TEAM = "mlops:team"
 COST_CENTER = "mlops:cost-center"
 MANAGED_BY = "mlops:managed-by"
 MANAGED_BY_VALUE = "sagemaker-mlops-platform"
+# On the stacks of a stage account (`stages:` in the config): the stage's name.
+STAGE = "mlops:stage"
 
 MODEL_PACKAGE_ARN = "mlops:model-package-arn"
 MODEL_PACKAGE_VERSION = "mlops:model-package-version"

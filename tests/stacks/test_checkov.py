@@ -1,4 +1,4 @@
-"""checkov over the example platform: no failed check, every skip used and explained, the gate can fail.
+"""checkov over the example platforms: no failed check, every skip used and explained, the gate can fail.
 
 checkov runs once per session, in one process, over the synthesized templates and over copies of their
 skipped resources without the skip metadata (to prove that each skipped check would still fail without its
@@ -59,7 +59,16 @@ def _template_files(outdir: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def checkov_run(example, tmp_path_factory) -> CheckovRun:
-    files = _template_files(example.outdir)
+    return _checkov_run(example, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def multi_account_checkov_run(multi_account, tmp_path_factory) -> CheckovRun:
+    return _checkov_run(multi_account, tmp_path_factory)
+
+
+def _checkov_run(synthesized, tmp_path_factory) -> CheckovRun:
+    files = _template_files(synthesized.outdir)
     bare_dir = tmp_path_factory.mktemp("checkov-without-skips")
     bare = {}
     for name, path in files.items():
@@ -79,32 +88,37 @@ def checkov_run(example, tmp_path_factory) -> CheckovRun:
     return CheckovRun(files=files, bare=bare, results=results, seconds=time.perf_counter() - start)
 
 
-def test_checkov_fails_no_check(checkov_run):
+@pytest.mark.parametrize(("run", "stacks"), [("checkov_run", 5), ("multi_account_checkov_run", 9)])
+def test_checkov_fails_no_check(request, run, stacks):
+    checkov_run = request.getfixturevalue(run)
     failed = sorted(checkov_run.of(checkov_run.files, "failed"))
-    assert len(checkov_run.files) == 5
+    assert len(checkov_run.files) == stacks
     assert failed == [], (
         f"{len(failed)} failed checkov checks (stack, logical id, check): {failed} "
         f"(checkov ran {checkov_run.seconds:.1f} s)"
     )
 
 
-def test_every_skip_is_used(example, checkov_run):
-    """Each entry matches a resource in a stack of each kind it names; checkov skips it there and would fail it."""
-    skipped = checkov_run.of(checkov_run.files, "skipped")
-    failing_without_skips = checkov_run.of(checkov_run.bare, "failed")
+def test_every_skip_is_used(example, checkov_run, multi_account, multi_account_checkov_run):
+    """Each entry matches a resource in a stack of each kind it names (in the example platform or the
+    multi-account one); checkov skips it there and would fail it."""
+    runs = {"example": (example, checkov_run), "multi-account": (multi_account, multi_account_checkov_run)}
+    skipped = {(name, *key) for name, (_, run) in runs.items() for key in run.of(run.files, "skipped")}
+    failing_without_skips = {(name, *key) for name, (_, run) in runs.items() for key in run.of(run.bare, "failed")}
     used = set()
     for entry in CHECKOV_SKIPS:
         assert entry.stacks and set(entry.stacks) <= set(STACK_KINDS), entry
         for kind in entry.stacks:
             matched = [
-                (stack.stack_name, stack.resolve(resource.logical_id))
-                for stack in example.platform.stacks
+                (name, stack.stack_name, stack.resolve(resource.logical_id))
+                for name, (synthesized, _) in runs.items()
+                for stack in synthesized.platform.stacks
                 if stack_kind(stack) == kind
                 for resource in matching_resources(stack, entry)
             ]
             assert matched, f"unused checkov skip: no {kind} stack has {entry.path}: {entry}"
-            for stack_name, logical_id in matched:
-                key = (stack_name, logical_id, entry.check_id)
+            for name, stack_name, logical_id in matched:
+                key = (name, stack_name, logical_id, entry.check_id)
                 assert key in skipped, f"checkov did not report {key} as skipped: {entry}"
                 assert key in failing_without_skips, f"unused checkov skip: {key} passes without it: {entry}"
                 used.add(key)
@@ -120,14 +134,14 @@ def test_every_skip_has_a_specific_reason():
         assert re.fullmatch(r"CKV2?_AWS_\d+", entry.check_id), entry
     duplicates = {reason for reason in reasons if reasons.count(reason) > 1}
     assert not duplicates, f"one reason reused for several skips (a blanket reason): {duplicates}"
-    keys = [(entry.path, entry.check_id) for entry in CHECKOV_SKIPS]
+    keys = [(entry.path, entry.check_id, kind) for entry in CHECKOV_SKIPS for kind in entry.stacks]
     assert len(keys) == len(set(keys)), "an entry is listed twice"
 
 
 def test_skips_are_written_in_the_shape_checkov_reads(example):
     platform = example.platform.platform
     logical_id = platform.resolve(platform.access_log_bucket.node.default_child.logical_id)
-    (entry,) = [e for e in CHECKOV_SKIPS if e.path == "AccessLogs/Resource"]
+    (entry,) = [e for e in CHECKOV_SKIPS if e.path == "AccessLogs/Resource" and e.stacks == ("platform",)]
     metadata = example.template("mlp-platform")["Resources"][logical_id]["Metadata"]
     assert metadata["checkov"] == {"skip": [{"id": "CKV_AWS_18", "comment": entry.reason}]}
 

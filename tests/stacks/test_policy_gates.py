@@ -26,7 +26,14 @@ def test_cdk_nag_leaves_no_open_finding(example):
     assert sum(acknowledged.values()) > 0
 
 
-def test_every_acknowledgment_has_a_reason_and_is_used(example):
+@pytest.fixture(params=["example", "multi_account"])
+def synthesized(request):
+    """The example platform, then config/multi-account.yaml (a development and two stage accounts)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_every_acknowledgment_has_a_reason_and_is_used(synthesized):
+    example = synthesized
     report = json.loads((example.outdir / "validation-report.json").read_text())
     used = {
         (c["constructPath"], v["acknowledgedId"])
@@ -43,8 +50,8 @@ def test_every_acknowledgment_has_a_reason_and_is_used(example):
             ), f"unused acknowledgment in {stack.stack_name}: {entry}"
 
 
-def test_acknowledgments_are_per_finding_never_per_rule(example):
-    for stack in example.platform.stacks:
+def test_acknowledgments_are_per_finding_never_per_rule(synthesized):
+    for stack in synthesized.platform.stacks:
         for entry in acknowledgments_for(stack):
             if entry.finding.startswith("AwsSolutions-IAM5"):
                 assert re.fullmatch(r"AwsSolutions-IAM5\[(Resource|Action)::.+\]", entry.finding), entry
@@ -303,4 +310,15 @@ def test_edge_configs_pass_every_gate(name, edge):
     assert policy_checks.run_all(result.templates) == []
     manifest = json.loads((result.outdir / "manifest.json").read_text())
     files = [result.outdir / a["properties"]["templateFile"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert cfn_lint(files) == []
+
+
+def test_the_multi_account_example_passes_every_gate_in_its_accounts_region(multi_account):
+    assert nag_findings(multi_account.outdir)[0] == []
+    assert policy_checks.run_all(multi_account.templates) == []
+    manifest = json.loads((multi_account.outdir / "manifest.json").read_text())
+    files = [multi_account.outdir / a["properties"]["templateFile"] for a in manifest["artifacts"].values()
+             if a["type"] == "aws:cloudformation:stack"]
+    assert len(files) == 9
+    assert all(deploy_regions(f) == ["eu-west-1"] for f in files)
     assert cfn_lint(files) == []

@@ -19,8 +19,9 @@ from tools.template_digests import DIGESTS_FILE, MASKED_ASSET, MASKED_COMMIT, di
 
 
 @pytest.fixture(scope="module")
-def current(example, edge) -> dict[str, str]:
-    templates = {"example": example.templates, **{name: edge(name).templates for name in EDGE_CONFIGS}}
+def current(example, multi_account, edge) -> dict[str, str]:
+    templates = {"example": example.templates, "multi-account": multi_account.templates,
+                 **{name: edge(name).templates for name in EDGE_CONFIGS}}
     return digests(templates)
 
 
@@ -32,10 +33,10 @@ def test_every_template_matches_the_committed_digest(current):
     ), "templates changed (changed, new, gone); if intended, run `make template-digests` and commit the file"
 
 
-def test_the_digests_cover_every_stack_of_the_example_and_of_each_edge_config(current, example, edge):
+def test_the_digests_cover_every_stack_of_the_examples_and_of_each_edge_config(current, example, multi_account, edge):
     expected = {f"example/{s}" for s in example.templates} | {
         f"{name}/{s}" for name in EDGE_CONFIGS for s in edge(name).templates
-    }
+    } | {f"multi-account/{s}" for s in multi_account.templates}
     assert set(current) == expected
     assert any(k.startswith("example/mlp-team-") for k in current)
 
