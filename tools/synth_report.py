@@ -148,6 +148,12 @@ def run_checkov(template_files: list[Path], checkov: Path | None = None) -> list
     return results
 
 
+def stack_environment(artifact: dict) -> str:
+    """``<account>/<region>`` of a stack artifact, ``any`` for the part the app leaves to the CLI."""
+    account, region = artifact.get("environment", "aws://unknown-account/unknown-region").split("/")[2:4]
+    return f"{'any' if account == 'unknown-account' else account}/{'any' if region == 'unknown-region' else region}"
+
+
 def _resource_label(stack: str, template: dict, logical_id: str) -> str:
     """``<construct path> (<logical id>)``; the construct path starts with the stack name."""
     path = template.get("Resources", {}).get(logical_id, {}).get("Metadata", {}).get("aws:cdk:path")
@@ -184,14 +190,17 @@ def main(argv: list[str] | None = None) -> int:
         if r.status == "failed"
     ]
 
+    width = max([28, *(len(name) + 1 for name in templates)])
+    environments = {name: stack_environment(manifest["artifacts"][name]) for name in templates}
     print(
-        f"{'stack':<28} {'resources':>9} {'template KB':>12} {'nag acknowledged':>17} {'checkov acknowledged':>21}"
+        f"{'stack':<{width}} {'account/region':<27} {'resources':>9} {'template KB':>12} {'nag acknowledged':>17} "
+        f"{'checkov acknowledged':>21}"
     )
     for (name, template), path in zip(templates.items(), files):
         size_kb = path.stat().st_size / 1024
         print(
-            f"{name:<28} {len(template.get('Resources', {})):>9} {size_kb:>12.1f} {acknowledged[name]:>17} "
-            f"{checkov_skipped[name]:>21}"
+            f"{name:<{width}} {environments[name]:<27} {len(template.get('Resources', {})):>9} {size_kb:>12.1f} "
+            f"{acknowledged[name]:>17} {checkov_skipped[name]:>21}"
         )
     print(
         f"\ncdk-nag open findings: {len(open_findings)}   cfn-lint problems: {len(lint_problems)}   "

@@ -186,9 +186,9 @@ def test_team_role_grants_nothing_on_another_teams_resources(example, owner, oth
 STEP_FUNCTIONS_LOG_DELIVERY = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
-def test_star_resources_only_for_actions_without_resource_level_permissions(example):
+def test_star_resources_only_for_actions_without_resource_level_permissions(synthesized):
     checked = 0
-    for _, logical_id, statement in policy_checks.policy_statements(example.templates):
+    for _, logical_id, statement in policy_checks.policy_statements(synthesized.templates):
         if statement.get("Effect") == "Allow" and statement.get("Resource") == "*":
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             for action in actions:

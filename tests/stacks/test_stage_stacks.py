@@ -21,6 +21,7 @@ from stacks.app_builder import stage_platform_stack_name, stage_team_stack_name
 from stacks.config import load_config, parse_config
 from stacks.stage_stacks import StagePlatformStack
 from tests.conftest import MULTI_ACCOUNT_CONFIG, cdk_context, synthesize
+from tools.synth_report import stack_environment
 
 DEVELOPMENT, STAGING, PRODUCTION, REGION = "111111111111", "222222222222", "333333333333", "eu-west-1"
 STAGE_ACCOUNTS = {"staging": STAGING, "production": PRODUCTION}
@@ -85,6 +86,14 @@ def test_the_cloud_assembly_names_the_development_account_and_each_stage_account
         expected[f"mlp-{stage}-team-{team}"] = STAGE_ACCOUNTS[stage]
     assert environments == {name: f"aws://{account}/{REGION}" for name, account in expected.items()}
     assert len({env.split("/")[2] for env in environments.values()}) == 3
+
+
+def test_the_synth_summary_names_each_stacks_account_and_region(multi_account, example):
+    manifest = json.loads((multi_account.outdir / "manifest.json").read_text())
+    assert stack_environment(manifest["artifacts"]["mlp-production-team-fraud"]) == f"{PRODUCTION}/{REGION}"
+    assert stack_environment(manifest["artifacts"]["mlp-team-churn"]) == f"{DEVELOPMENT}/{REGION}"
+    unpinned = json.loads((example.outdir / "manifest.json").read_text())
+    assert stack_environment(unpinned["artifacts"]["mlp-platform"]) == "any/any"
 
 
 def test_each_team_serving_in_a_stage_has_a_stack_in_that_stage_only(multi_account):
