@@ -4,8 +4,9 @@
 adds the deploy-on-approval automation, the endpoint monitoring and the team dashboard. Both use the
 construct ids the team stack has always given them, directly under the stack (never under a new parent:
 logical ids come from construct paths, and a renamed id is a replaced resource). The team stack calls
-them for its own account (the role first: the execution role may pass it); the building side (bucket,
-execution role, Studio, registry, pipelines) stays in the team stack.
+them for a team that serves in the development account (the role first: the execution role may pass it);
+a stage account's team stack (`stacks.stage_stacks`) calls them with the development account's registry.
+The building side (bucket, execution role, Studio, registry, pipelines) stays in the team stack.
 """
 
 from __future__ import annotations

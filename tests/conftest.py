@@ -79,6 +79,21 @@ EDGE_CONFIGS = {
             {"name": "beta", "cost_center": "CC-2", "users": ["u1"], "use_cases": []},
         ],
     },
+    "one stage": {
+        "prefix": "edge",
+        "account": "210987654321",
+        "region": "us-east-1",
+        "network": {"mode": "existing", "vpc_id": "vpc-0123456789abcdef0",
+                    "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                    "security_group_ids": ["sg-0123456789abcdef0"]},
+        "stages": [{"name": "qa", "account": "210987654322", "region": "us-east-1", "promotion": "approved"}],
+        "teams": [
+            {"name": "solo", "cost_center": "CC-1"},
+            {"name": "duo", "cost_center": "CC-2", "stages": [], "budget": {"monthly_usd": 10},
+             "use_cases": [{"name": "kept", "endpoint": {"data_capture": {"enabled": True},
+                                                        "monitoring": {"enabled": True}}}]},
+        ],
+    },
 }
 
 
