@@ -40,6 +40,16 @@ def stage_team_stack_name(config: PlatformConfig, stage_name: str, team_name: st
     return f"{config.prefix}-{stage_name}-team-{team_name}"
 
 
+def stage_environments(config: PlatformConfig) -> dict[str, tuple[str, str]]:
+    """(account, region) of every stage account's stack the config can build, by stack name."""
+    environments = {}
+    for stage in config.stages:
+        environments[stage_platform_stack_name(config, stage.name)] = (stage.account, stage.region)
+        for team in config.teams_in(stage):
+            environments[stage_team_stack_name(config, stage.name, team.name)] = (stage.account, stage.region)
+    return environments
+
+
 @dataclass
 class PlatformApp:
     app: cdk.App

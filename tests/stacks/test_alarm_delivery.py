@@ -13,7 +13,8 @@ import copy
 
 import pytest
 
-from stacks.config import parse_config
+from stacks.app_builder import stage_environments
+from stacks.config import load_config, parse_config
 from stacks.constructs.deploy_on_approval import (
     DEPLOY_DEAD_LETTERS_ALARM_SUFFIX,
     ENDPOINT_ALARM_SUFFIXES,
@@ -22,7 +23,7 @@ from stacks.constructs.deploy_on_approval import (
     team_alarm_name,
 )
 from stacks.constructs.idle_endpoint_reaper import RUN_FAILED_ALARM, platform_alarm_name
-from tests.conftest import EDGE_CONFIGS
+from tests.conftest import EDGE_CONFIGS, MULTI_ACCOUNT_CONFIG
 from tools.iam.evaluate import Request, evaluate, evaluate_access
 from tools.iam.template import World
 
@@ -31,7 +32,10 @@ DEFAULT_ACCOUNT, DEFAULT_REGION = "123456789012", "us-east-1"
 
 
 def world_of(templates: dict, config) -> World:
-    return World(templates, account=config.account or DEFAULT_ACCOUNT, region=config.region or DEFAULT_REGION)
+    """The templates deployed: the platform's account and region, each stage account's stacks in theirs."""
+    stages = {name: env for name, env in stage_environments(config).items() if name in templates}
+    return World(templates, account=config.account or DEFAULT_ACCOUNT, region=config.region or DEFAULT_REGION,
+                 environments=stages)
 
 
 def undelivered(world: World) -> list[str]:
@@ -39,7 +43,7 @@ def undelivered(world: World) -> list[str]:
     problems = []
     for alarm in world.resources("AWS::CloudWatch::Alarm"):
         alarm_arn = world.arn(alarm.stack, alarm.logical_id)
-        context = {"aws:SourceArn": alarm_arn, "aws:SourceAccount": world.account}
+        context = {"aws:SourceArn": alarm_arn, "aws:SourceAccount": world.account_of(alarm.stack)}
         for action in world.resolve(alarm.stack, alarm.properties.get("AlarmActions", [])):
             if not str(action).startswith(f"arn:{world.partition}:sns:"):
                 continue
@@ -97,6 +101,20 @@ def test_every_alarm_of_the_example_reaches_its_topic(example, example_config):
     assert len(alarms) == 16
     assert _alarm_actions(world) == 16
     assert undelivered(world) == []
+
+
+def test_every_alarm_of_the_multi_account_example_reaches_its_topic_in_its_own_account(multi_account):
+    config = load_config(MULTI_ACCOUNT_CONFIG)
+    world = world_of(multi_account.templates, config)
+    stage_alarms = [a for a in world.resources("AWS::CloudWatch::Alarm") if world.account_of(a.stack) != config.account]
+    # per stage its reaper's alarm; per team and stage its 2 endpoint alarms and 2 queue alarms
+    assert len(stage_alarms) == 2 + 3 * 4
+    assert {world.arn(a.stack, a.logical_id).split(":")[4] for a in stage_alarms} == {s.account for s in config.stages}
+    assert undelivered(world) == []
+    # The control: resolved as if every stack were in the development account, the stage topics (whose
+    # policies name their own account) refuse the stage alarms.
+    misplaced = undelivered(World(multi_account.templates, account=config.account, region=config.region))
+    assert misplaced and all(line.split("/")[0] in stage_environments(config) for line in misplaced)
 
 
 @pytest.mark.parametrize("name", list(EDGE_CONFIGS))
@@ -237,7 +255,7 @@ def undelivered_dead_letters(world: World) -> tuple[list[str], int]:
                 continue
             checked += 1
             queue = world.resolve(rule.stack, dead_letters)
-            context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": world.account}
+            context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": world.account_of(rule.stack)}
             problems += [f"{rule.stack}/{rule.logical_id} -> {queue}: {p}" for p in
                          _sendable(world, queue, [], {"principal_service": "events.amazonaws.com"}, context)]
     return problems, checked
@@ -247,6 +265,15 @@ def test_every_dead_letter_of_the_example_reaches_its_queue_or_topic(example, ex
     problems, checked = undelivered_dead_letters(world_of(example.templates, example_config))
     # the reaper's DLQ topic, each team's verifier on-failure queue, each team's rule dead-letter queues
     assert checked >= 1 + 3 + 3 * 2
+    assert problems == []
+
+
+def test_every_dead_letter_of_the_multi_account_example_reaches_its_queue_or_topic(multi_account):
+    config = load_config(MULTI_ACCOUNT_CONFIG)
+    world = world_of(multi_account.templates, config)
+    problems, checked = undelivered_dead_letters(world)
+    # per account its reaper's DLQ topic; per team serving in a stage its verifier queue and its rules' queues
+    assert checked >= 3 + 3 * 2
     assert problems == []
 
 

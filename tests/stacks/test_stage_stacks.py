@@ -17,10 +17,12 @@ from aws_cdk.assertions import Template
 from lambdas.common import tags
 from lambdas.idle_endpoint_reaper import settings as reaper_settings
 from stacks import policy_checks
-from stacks.app_builder import stage_platform_stack_name, stage_team_stack_name
+from stacks.app_builder import stage_environments, stage_platform_stack_name, stage_team_stack_name
 from stacks.config import load_config, parse_config
 from stacks.stage_stacks import StagePlatformStack
 from tests.conftest import MULTI_ACCOUNT_CONFIG, cdk_context, synthesize
+from tools.iam.evaluate import Request, evaluate_access
+from tools.iam.template import World
 from tools.synth_report import stack_environment
 
 DEVELOPMENT, STAGING, PRODUCTION, REGION = "111111111111", "222222222222", "333333333333", "eu-west-1"
@@ -320,3 +322,30 @@ def test_selecting_a_team_builds_its_stage_stacks_and_every_stage_platform(tmp_p
     selected = synthesize(load_config(MULTI_ACCOUNT_CONFIG), tmp_path, policy_gates=False, teams=["churn"])
     assert set(selected.templates) == {"mlp-network", "mlp-platform", "mlp-team-churn", "mlp-staging-platform",
                                        "mlp-production-platform", "mlp-staging-team-churn"}
+
+
+def test_every_log_group_and_function_of_a_stage_uses_that_stages_key_and_may_decrypt(multi_account):
+    config = load_config(MULTI_ACCOUNT_CONFIG)
+    world = World(multi_account.templates, account=config.account, region=config.region,
+                  environments=stage_environments(config))
+    keys = {}
+    for stage in config.stages:
+        platform = multi_account.platform.stages[stage.name]
+        keys[stage.name] = world.arn(platform.stack_name, platform.get_logical_id(platform.key.node.default_child))
+        assert keys[stage.name].split(":")[4] == stage.account
+    checked = 0
+    for kind, key_property in (("AWS::Logs::LogGroup", "KmsKeyId"), ("AWS::Lambda::Function", "KmsKeyArn")):
+        for resource in world.resources(kind):
+            stage = resource.stack.split("-")[1]
+            if stage not in keys:
+                continue
+            assert world.resolve(resource.stack, resource.properties[key_property]) == keys[stage], resource
+            checked += 1
+            if kind != "AWS::Lambda::Function":
+                continue
+            role = world.function_role(resource.stack, resource.logical_id)
+            request = Request("kms:Decrypt", keys[stage], principal_arn=world.role_arn(resource.stack, role))
+            decision = evaluate_access(world.role_statements(resource.stack, role),
+                                       world.resource_statements(keys[stage]), request, key_policy=True)
+            assert decision.allowed, f"{resource.stack}/{resource.logical_id}: {decision.explain()}"
+    assert checked >= 2 * 2 + 3 * 4
