@@ -19,6 +19,7 @@ from constructs import Construct
 from lambdas.common import naming, tags
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.budgets import CostBudget, team_budget_name
+from stacks.constructs.dashboards import TeamDashboard
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
@@ -288,6 +289,11 @@ class TeamStack(Stack):
                                  tag_value=team.name, settings=team.budget, alert_topic=self.alert_topic)
         if self.serving is not None:
             self.dashboard = self.serving.dashboard
+        elif self.pipelines:
+            self.dashboard = TeamDashboard(
+                self, "Dashboard", prefix=self.prefix, team=team, deploy_on_approval=None, monitoring=None,
+                pipeline_names=sorted(p.pipeline.pipeline_name for p in self.pipelines.values()),
+            )
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)

@@ -121,16 +121,20 @@ def _queue_metric(queue, label: str) -> cloudwatch.Metric:
 
 class TeamDashboard(Construct):
     """``<prefix>-<team>``: per endpoint its traffic, latency, errors, instances, drift and quality; the deploy
-    queue, its dead letters and the latest deploy outcomes; the executions of the team's pipelines."""
+    queue, its dead letters and the latest deploy outcomes; the executions of the team's pipelines.
+
+    Without `deploy_on_approval` and `monitoring` (the development stack of a team that serves in stages,
+    whose endpoints are in the stage accounts), it shows the pipeline executions only."""
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, team: Team,
-                 deploy_on_approval: DeployOnApproval, monitoring: EndpointMonitoring, pipeline_names: list) -> None:
+                 deploy_on_approval: DeployOnApproval | None, monitoring: EndpointMonitoring | None,
+                 pipeline_names: list) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=team_dashboard_name(prefix, team.name),
                                               default_interval=Duration.days(7))
-        for use_case in team.use_cases:
+        for use_case in team.use_cases if monitoring is not None else ():
             self.dashboard.add_widgets(*endpoint_widgets(prefix, team.name, use_case, monitoring.namespace))
-        if deploy_on_approval.enabled:
+        if deploy_on_approval is not None and deploy_on_approval.enabled:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(
                     title="deploy queue", width=WIDTH, height=HEIGHT,

@@ -58,7 +58,9 @@ def _endpoint_resources(template: dict) -> list[str]:
     """Logical ids of what serves or watches endpoints: deploy automation, endpoint alarms, dashboards."""
     found = [k for k, r in _resources(template, "AWS::Lambda::Function").items()
              if r["Properties"].get("Handler") in SERVING_HANDLERS]
-    found += list(_resources(template, "AWS::SQS::Queue", "AWS::CloudWatch::Dashboard"))
+    found += list(_resources(template, "AWS::SQS::Queue"))
+    found += [k for k, r in _resources(template, "AWS::CloudWatch::Dashboard").items()
+              if "AWS/SageMaker" in json.dumps(r["Properties"]["DashboardBody"])]
     found += [k for k, r in _resources(template, "AWS::Events::Rule").items()
               if set(r["Properties"].get("EventPattern", {}).get("detail-type", [])) & set(SERVING_EVENTS)]
     found += [k for k, r in _resources(template, "AWS::CloudWatch::Alarm").items()
@@ -125,6 +127,9 @@ def test_the_development_stack_of_a_staged_team_holds_no_endpoint_resources(mult
     assert _resources(template, "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::Pipeline",
                       "AWS::SageMaker::MlflowApp", "AWS::SageMaker::UserProfile")
     assert "ModelExecutionRoleArn" not in template.get("Outputs", {})
+    (dashboard,) = _resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "AWS/Sagemaker/ModelBuildingPipeline" in body and "ExecutionFailed" in body
     # The control: without stages the same team's stack holds them all.
     assert len(_endpoint_resources(example.template(f"mlp-team-{team}"))) >= 8
 
