@@ -17,6 +17,7 @@ a dead-letter topic.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import aws_cdk as cdk
@@ -222,9 +223,15 @@ def _outside_vpc(function: _Function) -> str:
             f"whose isolated subnets reach only {_VPC_REACH}.")
 
 
+_NO_VPC_ENDPOINT = re.compile(r",? (and \w+ has|most of which have) no endpoint in the isolated VPC$")
+
+
 def _in_stage_accounts(function: _Function, kind: str) -> _Function:
-    """The same function in the stacks of a stage account (`kind`), which have no VPC."""
-    return function._replace(stacks=(kind,), what=f"{function.what} of a stage account")
+    """The same function in the stacks of a stage account (`kind`), which have no VPC (nor its endpoints)."""
+    calls = _NO_VPC_ENDPOINT.sub("", function.calls)
+    if "VPC" in calls:
+        raise ValueError(f"say what {function.path} calls without the development account's VPC: {calls!r}")
+    return function._replace(stacks=(kind,), what=f"{function.what} of a stage account", calls=calls)
 
 
 def _function_skips(function: _Function) -> list[CheckovSkip]:
