@@ -57,7 +57,7 @@ deploy: install
 	$(PY) -m tools.record_deployment $(CONFIG)
 
 diff: install
-	$(CDK) diff --all -c config=$(CONFIG)
+	$(CDK) diff -c config=$(CONFIG)
 
 bench: install
 	$(PY) bench/synth.py
@@ -67,8 +67,10 @@ quotas: install
 	$(PY) -m tools.quota_report -c $(CONFIG) $(if $(REGION),--region $(REGION))
 
 USE_CASE ?= fraud-detection
+DATA_DIR ?=
 local-run: install
-	$(PY) -m tools.local_run --config $(CONFIG) --use-case $(USE_CASE) --out out/local-run/$(USE_CASE)
+	$(PY) -m tools.local_run --config $(CONFIG) --use-case $(USE_CASE) --out out/local-run/$(USE_CASE) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 SHIFT ?=
 local-monitor: install

@@ -144,9 +144,31 @@ def published_metrics(environment: dict, namespace: str) -> list:
     return sorted(found, key=lambda m: (m[0], sorted(m[1].items())))
 
 
+# What a finished local run leaves that the monitoring window is made of.
+RUN_OUTPUTS = (
+    "steps/SplitData/opt/ml/processing/output/summary/split_summary.json",
+    "steps/SplitData/opt/ml/processing/output/transform_input/test_features.csv",
+    "steps/SplitData/opt/ml/processing/output/test/test.csv",
+    "reports/drift-baseline",
+)
+
+
+def check_run_dir(run_dir: Path, use_case: str) -> None:
+    """Raise, saying how to make one, unless `run_dir` holds a finished local run."""
+    missing = [name for name in RUN_OUTPUTS if not (run_dir / name).exists()]
+    if not (run_dir / "steps").is_dir() or not any((run_dir / "steps").glob("*BatchTransform/output/*.out")):
+        missing.append("steps/*BatchTransform/output/*.out")
+    if missing:
+        raise LocalRunError(
+            f"{run_dir} holds no finished local run of use case {use_case!r} (missing {missing[0]}): run the "
+            f"pipeline first, with `make local-run USE_CASE={use_case}` (or `.venv/bin/python -m tools.local_run "
+            f"--use-case {use_case} --out {run_dir}`), then monitor it")
+
+
 def run(config_path: Path, use_case_name: str, run_dir: Path, out: Path, shift: dict | None = None) -> MonitorRun:
     config = load_config(config_path)
     team, use_case = find_use_case(config, use_case_name)
+    check_run_dir(run_dir, use_case_name)
     templates = synthesized_templates(config)
     text, bucket, endpoint = deployed_monitoring_definition(templates, config, team, use_case,
                                                             config.region or DEFAULT_REGION)

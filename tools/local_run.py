@@ -99,7 +99,10 @@ def example_tables(use_case_name: str, rows: int, seed: int) -> dict:
     try:
         return examples.tables(use_case_name, rows, seed)
     except KeyError as error:
-        raise LocalRunError(f"{error.args[0]}; pass --data-dir with the use case's CSV files")
+        raise LocalRunError(
+            f"{error.args[0]}; pass the folder of the use case's CSV files: make local-run "
+            f"USE_CASE={use_case_name} DATA_DIR=<folder> (python -m tools.local_run: --data-dir <folder>)"
+        ) from None
 
 
 def local_tracking(out: Path) -> dict:

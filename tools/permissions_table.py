@@ -111,8 +111,13 @@ def render(templates: dict[str, dict], team_stack: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
     import json
     import tempfile
+
+    argparse.ArgumentParser(
+        prog="python -m tools.permissions_table", description="Regenerate docs/permissions.md from the synthesized policies of the example platform.",
+    ).parse_args(argv)
 
     import aws_cdk as cdk
 

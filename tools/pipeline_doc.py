@@ -43,7 +43,12 @@ def generated_section() -> str:
     return BEGIN + "\n\n" + "\n".join(tables) + "\n" + END
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m tools.pipeline_doc", description="Regenerate the pipeline parameters section of docs/pipeline.md from the definition.",
+    ).parse_args(argv)
     text = DOC.read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{DOC} lacks the markers {BEGIN!r} ... {END!r}")
