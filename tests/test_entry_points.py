@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +66,9 @@ def test_importing_aws_cdk_through_the_project_uses_its_node_and_the_check_can_f
     through_project = run([sys.executable, "-c", "import stacks, aws_cdk, shutil; print(shutil.which('node'))"])
     assert through_project.stdout.strip() == str(node), through_project.stdout + through_project.stderr
     assert not NOISE.search(through_project.stdout + through_project.stderr)
-    system = run(["node", "--version"])
-    if system.returncode == 0 and int(system.stdout.strip().lstrip("v").split(".")[0]) <= 20:
+    system_node = shutil.which("node", path=clean_environment()["PATH"])
+    system = run([system_node, "--version"]) if system_node else None
+    if system is not None and system.returncode == 0 and int(system.stdout.strip().lstrip("v").split(".")[0]) <= 20:
         bare = run([sys.executable, "-c", "import aws_cdk"])
         assert NOISE.search(bare.stdout + bare.stderr), "the banner check would not see an end-of-life Node.js"
 
