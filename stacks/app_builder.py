@@ -183,13 +183,12 @@ def build_platform(
         stack = result.teams[team.name]
         _tag(stack, tags.TEAM, team.name)
         _tag(stack, tags.COST_CENTER, team.cost_center)
-    for (stage_name, team_name), stack in result.stage_teams.items():
-        _tag(stack, tags.TEAM, team_name)
-        _tag(stack, tags.COST_CENTER, config.team(team_name).cost_center)
     for stage_name, stack in result.stages.items():
         _tag(stack, tags.STAGE, stage_name)
-    for (stage_name, _), stack in result.stage_teams.items():
+    for (stage_name, team_name), stack in result.stage_teams.items():
         _tag(stack, tags.STAGE, stage_name)
+        _tag(stack, tags.TEAM, team_name)
+        _tag(stack, tags.COST_CENTER, config.team(team_name).cost_center)
 
     for stack in result.stacks:
         acknowledge_findings(stack)

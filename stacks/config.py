@@ -1373,8 +1373,9 @@ def _not_yet_with_stages(data: dict[str, Any], ok: Callable[..., bool], stage_na
         if team.get("budget") is not None and ok("teams", ti, "budget"):
             problems.append(Problem(
                 ("teams", ti, "budget"), "budget",
-                f"{where}, and a team budget is not yet available with stages (it would count only the development "
-                "account's cost): leave budget out, or set the team's `stages: []`", "not_yet_with_stages"))
+                f"{where}, and a team budget is not yet available with stages (the budget would live in the "
+                "development account, which sees the stage accounts' costs only as their organization's payer "
+                "account): leave budget out, or set the team's `stages: []`", "not_yet_with_stages"))
         for ui, use_case in _items(team.get("use_cases")):
             endpoint = use_case.get("endpoint") if isinstance(use_case, dict) else None
             monitoring = endpoint.get("monitoring") if isinstance(endpoint, dict) else None
@@ -1468,7 +1469,8 @@ class PlatformConfig(Strict):
     cost_allocation: CostAllocation = CostAllocation()
     budget: Budget | None = Field(
         None, description="A monthly budget on the whole platform's cost (tag `mlops:platform`), alerting the "
-        "platform topic; unset: none. With `stages`, it counts the development account's cost only.")
+        "platform topic; unset: none. With `stages`, it lives in the development account and counts the stage "
+        "accounts' cost only when that account is their organization's payer account.")
     explainability: Literal["open", "clarify"] = Field(
         "open",
         description="Bias metrics and SHAP: `open` computes them in the team's own processing steps with smclarify "

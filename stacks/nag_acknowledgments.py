@@ -107,8 +107,8 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
                            "kms:GenerateDataKey*", "kms:ReEncrypt*")
         ]
     entries += [
-        Acknowledgment(role, f"{IAM5}[Resource::{_ecr(stack)}]", ECR_REASON),
-        Acknowledgment(role, f"{IAM5}[Resource::{_logs(stack)}:/aws/sagemaker/*]",
+        Acknowledgment(role, f"{IAM5}[Resource::{ECR_ARN}]", ECR_REASON),
+        Acknowledgment(role, f"{IAM5}[Resource::{LOGS_ARN}:/aws/sagemaker/*]",
                        "Jobs write to log groups SageMaker names per job type under /aws/sagemaker/."),
     ]
     if stack.model_execution_role is not None:
@@ -119,13 +119,9 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
 ECR_REASON = "SageMaker's own images live in AWS-owned accounts that differ per region and framework."
 
 
-def _ecr(stack: cdk.Stack) -> str:
-    """`stacks.role_grants.grant_image_pull_and_logs` builds its ARNs from the pseudo parameters."""
-    return "arn:<AWS::Partition>:ecr:<AWS::Region>:*:repository/*"
-
-
-def _logs(stack: cdk.Stack) -> str:
-    return "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group"
+# `stacks.role_grants.grant_image_pull_and_logs` builds these ARNs from the pseudo parameters in every stack.
+ECR_ARN = "arn:<AWS::Partition>:ecr:<AWS::Region>:*:repository/*"
+LOGS_ARN = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group"
 
 
 def model_execution_role_acknowledgments(stack: cdk.Stack, bucket: str, *, reads_artifacts: bool) -> list[Acknowledgment]:
@@ -137,8 +133,8 @@ def model_execution_role_acknowledgments(stack: cdk.Stack, bucket: str, *, reads
                        "limited by a namespace condition."),
         Acknowledgment(model_role, f"{IAM5}[Resource::{bucket}/data-capture/*]",
                        "Endpoints write captured requests under data-capture/ of the team's own bucket."),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{_ecr(stack)}]", ECR_REASON),
-        Acknowledgment(model_role, f"{IAM5}[Resource::{_logs(stack)}:/aws/sagemaker/Endpoints/*]",
+        Acknowledgment(model_role, f"{IAM5}[Resource::{ECR_ARN}]", ECR_REASON),
+        Acknowledgment(model_role, f"{IAM5}[Resource::{LOGS_ARN}:/aws/sagemaker/Endpoints/*]",
                        "Endpoints write to /aws/sagemaker/Endpoints/<endpoint>, named at run time."),
     ]
     if reads_artifacts:

@@ -29,6 +29,7 @@ from stacks.platform_stack import add_access_log_bucket, add_alert_topic, add_pl
 from stacks.team_buckets import add_team_bucket, deny_data_to_all_but
 from stacks.team_serving import add_model_execution_role, add_team_serving
 
+
 def registry_location(config: PlatformConfig) -> RegistryLocation:
     """The development account's registry, which every stage serves from."""
     return RegistryLocation(account=config.account, region=config.region)

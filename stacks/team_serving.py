@@ -11,6 +11,7 @@ The building side (bucket, execution role, Studio, registry, pipelines) stays in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Stack
@@ -51,7 +52,7 @@ def add_team_serving(
     execution_role: iam.Role | None = None,
     mlflow_app_arn: str | None = None,
     registry_groups: dict[str, str] | None = None,
-    building_pipelines: list[ExperimentPipeline] = (),
+    building_pipelines: Sequence[ExperimentPipeline] = (),
     registry: RegistryLocation = SAME_STACK,
 ) -> TeamServing:
     """Add the team's serving constructs to `stack` (ids ``DeployOnApproval``, ``EndpointMonitoring``,

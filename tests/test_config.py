@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from stacks.config import ConfigError, load_config, parse_config
+from tests.config_edits import DELETE, set_path
 from tools.export_schema import SCHEMA_FILE, render_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,23 +22,10 @@ EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
 def with_change(path: str, value) -> dict:
     """The example config with the value at dotted `path` (list indexes as numbers) replaced or deleted."""
     data = copy.deepcopy(EXAMPLE)
-    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-    node = data
-    for part in parents:
-        node = node[part]
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
+    set_path(data, path, value)
     return data
 
 
-class _Delete:
-    def __repr__(self) -> str:
-        return "<deleted>"
-
-
-DELETE = _Delete()
 
 # (change path, new value, text the message must contain: field path, bad value, what is allowed)
 BAD_INPUTS = [

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from stacks.config import ConfigError, PlatformConfig, load_config, parse_config
+from tests.config_edits import DELETE, set_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_FILE = ROOT / "config" / "platform.yaml"
@@ -132,16 +133,8 @@ def test_an_endpoint_quota_counts_every_team_without_stages():
 # --- each rule, with its message --------------------------------------------------------------------------------
 
 def _set(path: str, value):
-    def change(data: dict) -> None:
-        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-        node = data
-        for part in parents:
-            node = node[part]
-        if value is None:
-            del node[last]
-        else:
-            node[last] = value
-    return change
+    """A change of the multi-account config: the value at dotted `path` set, or deleted when None."""
+    return lambda data: set_path(data, path, DELETE if value is None else value)
 
 
 def _add_endpoint_quota(data: dict) -> None:

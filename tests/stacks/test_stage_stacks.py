@@ -158,18 +158,6 @@ def _deploy_function(template: dict) -> dict:
     return function
 
 
-def _statements_of_role(template: dict, role_prefix: str) -> list[dict]:
-    return [s for _, _, s in policy_checks.policy_statements({"t": template})
-            if any(role_prefix in json.dumps(r) for r in _policy_roles(template, s))]
-
-
-def _policy_roles(template: dict, statement: dict) -> list:
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy" and statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-            return resource["Properties"].get("Roles", [])
-    return []
-
-
 def test_the_deploy_automation_of_a_stage_reads_the_development_registry(multi_account, example):
     template = multi_account.template("mlp-staging-team-fraud")
     registry = [r for _, _, s in policy_checks.policy_statements({"t": template})
@@ -292,30 +280,22 @@ def _team_resource_arns(team: str, account: str) -> list[str]:
     ]
 
 
-def _allowed_patterns(template: dict, account: str) -> list[str]:
+def _allowed_patterns(multi_account, stack: str) -> list[str]:
+    """The resources every Allow statement of `stack` names, resolved as deployed in the stack's account."""
+    config = load_config(MULTI_ACCOUNT_CONFIG)
+    world = World(multi_account.templates, account=config.account, region=config.region,
+                  environments=stage_environments(config))
     patterns = []
-    for _, _, statement in policy_checks.policy_statements({"t": template}):
-        if statement.get("Effect") != "Allow":
-            continue
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for resource in resources:
-            if isinstance(resource, str):
-                patterns.append(resource)
-            elif "Fn::Join" in resource:
-                parts = resource["Fn::Join"][1]
-                patterns.append("".join(_pseudo(part, account) for part in parts))
+    for _, _, statement in policy_checks.policy_statements({stack: multi_account.template(stack)}):
+        if statement.get("Effect") == "Allow":
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            patterns += [str(world.resolve(stack, resource)) for resource in resources]
     return patterns
-
-
-def _pseudo(part, account: str) -> str:
-    names = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": account}
-    return names.get(part.get("Ref"), "<unresolved>") if isinstance(part, dict) else str(part)
 
 
 @pytest.mark.parametrize(("owner", "other"), [("fraud", "churn"), ("churn", "fraud")])
 def test_a_stage_team_stack_grants_nothing_on_another_teams_resources(multi_account, owner, other):
-    template = multi_account.template(f"mlp-staging-team-{owner}")
-    patterns = [p for p in _allowed_patterns(template, STAGING) if p != "*"]
+    patterns = [p for p in _allowed_patterns(multi_account, f"mlp-staging-team-{owner}") if p != "*"]
     assert patterns
     for arn in _team_resource_arns(other, STAGING):
         assert not [p for p in patterns if fnmatch.fnmatchcase(arn, p)], arn
