@@ -79,7 +79,8 @@ LOADER_ONLY_RULES = {
     "when `stages` are",
     "unique_stage_names": "no two `stages` have the same `name`",
     "stage_accounts": "each stage's `account` differs from the platform's `account` and from every other stage's",
-    "stage_regions": "each stage's `region` is the platform's `region` (other regions are not yet available)",
+    "stage_regions": "each stage's `region` is the platform's `region` (SageMaker creates a model only from a model "
+    "package of its own region)",
     "stage_promotion": "the first stage's `promotion` is `approved`, every later stage's `promoted`",
     "team_stages": "a team's `stages` name stages of the platform, from the first on and in their order",
     "not_yet_with_stages": "a team serving in stages has no `budget` and no use case with `endpoint.monitoring` "
@@ -1180,8 +1181,8 @@ class Stage(Strict):
     name: StageName
     account: AccountId = Field(description="The stage's AWS account (12 digits, quoted); not the development "
                                "account and not another stage's.")
-    region: Region = Field(description="The stage's region: the platform's `region` (other regions are not yet "
-                           "available).")
+    region: Region = Field(description="The stage's region: the platform's `region` (SageMaker creates a model "
+                           "only from a model package of its own region).")
     promotion: Literal["approved", "promoted"] = Field(
         description="What makes a version serve here: `approved` (its approval in the development account's "
         "registry) for the first stage, `promoted` (a reviewer promotes a version that serves in the previous "
@@ -1435,8 +1436,9 @@ def _stage_problems(data: dict[str, Any], ok: Callable[..., bool]) -> list[Probl
         if region is not None and ok("stages", i, "region") and stage.get("region") != region:
             problems.append(Problem(
                 ("stages", i, "region"), stage["region"],
-                f"{stage['region']!r} is not allowed: the platform's region {region!r}, for now (stages in other "
-                "regions are not yet available)", "stage_regions"))
+                f"{stage['region']!r} is not allowed: the platform's region {region!r} (SageMaker creates a model only "
+                "from a model package of its own region, and a stage's models come from the development account's "
+                "registry)", "stage_regions"))
         promotion = stage.get("promotion")
         if not ok("stages", i, "promotion") or promotion is None:
             continue

@@ -113,6 +113,11 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
     ]
     if stack.model_execution_role is not None:
         entries += model_execution_role_acknowledgments(stack, bucket, reads_artifacts=True)
+    if stack.forwarding is not None:
+        entries.append(Acknowledgment(
+            "ForwardFailedEventsQueue/Resource", "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the rules that forward registry events to the stage "
+            "accounts (a rule target's dead-letter queue, which cdk-nag does not see)."))
     return entries
 
 
@@ -150,8 +155,22 @@ def stage_platform_acknowledgments(stack) -> list[Acknowledgment]:
 
 def stage_team_acknowledgments(stack) -> list[Acknowledgment]:
     """A team's stack in a stage account: its model execution role and its deploy automation."""
+    from stacks.cross_account import ARTIFACT_KEY_PATTERNS
+
     bucket = f"<{stack.get_logical_id(stack.capture_bucket.node.default_child)}.Arn>"
-    return (model_execution_role_acknowledgments(stack, bucket, reads_artifacts=False)
+    partition, config = _partition(stack), stack.config
+    artifacts = [
+        Acknowledgment("ModelExecutionRole/*Policy/Resource", f"{IAM5}[Resource::arn:{partition}:s3:::*/{pattern}]",
+                       f"The registered model tarballs of a bucket of the development account {config.account} "
+                       "(condition s3:ResourceAccount); the bucket's generated name is unknown here, and only the "
+                       "team's bucket admits this role (by name, in its policy).")
+        for pattern in ARTIFACT_KEY_PATTERNS
+    ]
+    artifacts.append(Acknowledgment(
+        "ModelExecutionRole/*Policy/Resource", f"{IAM5}[Resource::arn:{partition}:kms:{config.region}:{config.account}:key/*]",
+        f"kms:Decrypt through S3 only (kms:ViaService) with a key of the development account {config.account}, whose "
+        "generated key id is unknown here; only the platform key's policy there admits this role."))
+    return (model_execution_role_acknowledgments(stack, bucket, reads_artifacts=False) + artifacts
             + deploy_on_approval_acknowledgments(stack.deploy_on_approval))
 
 

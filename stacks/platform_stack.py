@@ -13,6 +13,7 @@ from constructs import Construct
 
 from lambdas.common import tags
 from stacks.config import PlatformConfig
+from stacks.cross_account import allow_artifact_decryption
 from stacks.constructs.budgets import CostBudget, platform_budget_name
 from stacks.constructs.cost_tracking import CostTracking
 from stacks.constructs.dashboards import PlatformDashboard
@@ -117,6 +118,7 @@ class PlatformStack(Stack):
             self, alias=f"alias/{config.prefix}-platform",
             description=f"Encrypts the {config.prefix} platform's data, Studio volumes, queues and topics",
         )
+        allow_artifact_decryption(self.key, config)
         self.access_log_bucket = add_access_log_bucket(self)
         self.alert_topic = add_alert_topic(self, prefix=config.prefix, emails=config.alert_emails, key=self.key)
 

@@ -8,7 +8,10 @@
   (deploy automation, verifier, alarms, dashboard) pointed at the registry of the development account.
 
 Nothing here needs a lookup: every stack has an explicit account and region. What connects the accounts
-(registry and artifact reads, event forwarding) is not part of these stacks.
+(`stacks.cross_account`): the stage platform stack's default bus admits the development account's forwarded
+registry events; the stage team stack's deploy and model execution roles have the fixed names that the
+development account's group, bucket and key policies admit, and the model execution role may read the
+registered models there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from lambdas.common import naming
+from stacks import cross_account
 from stacks.config import PlatformConfig, Stage, Team
 from stacks.constructs.dashboards import PlatformDashboard
 from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
@@ -61,6 +65,7 @@ class StagePlatformStack(Stack):
             self, "Dashboard", prefix=prefix, reaper_function=self.idle_endpoint_reaper.function,
             reaper_alarm=self.idle_endpoint_reaper.failure_alarm, quota_function=None,
         )
+        self.registry_events_policy = cross_account.admit_registry_events(self, config, stage)
         CfnOutput(self, "PlatformKeyArn", value=self.key.key_arn)
         CfnOutput(self, "AlertTopicArn", value=self.alert_topic.topic_arn)
 
@@ -97,7 +102,9 @@ class StageTeamStack(Stack):
         self.model_execution_role = add_model_execution_role(
             self, prefix=self.prefix, team=team, data_bucket=self.capture_bucket, key=key,
             artifacts_in_data_bucket=False,
+            role_name=cross_account.role_name(self.prefix, stage.name, team.name, cross_account.MODEL_EXECUTION_ROLE),
         )
+        cross_account.grant_artifact_reads(self.model_execution_role, config)
         self.serving = add_team_serving(
             self,
             prefix=self.prefix,
@@ -107,6 +114,7 @@ class StageTeamStack(Stack):
             alert_topic=self.alert_topic,
             model_execution_role=self.model_execution_role,
             registry=registry_location(config),
+            deploy_role_name=cross_account.role_name(self.prefix, stage.name, team.name, cross_account.DEPLOY_ROLE),
         )
         self.deploy_on_approval = self.serving.deploy_on_approval
         self.dashboard = self.serving.dashboard

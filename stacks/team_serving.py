@@ -54,6 +54,7 @@ def add_team_serving(
     registry_groups: dict[str, str] | None = None,
     building_pipelines: Sequence[ExperimentPipeline] = (),
     registry: RegistryLocation = SAME_STACK,
+    deploy_role_name: str | None = None,
 ) -> TeamServing:
     """Add the team's serving constructs to `stack` (ids ``DeployOnApproval``, ``EndpointMonitoring``,
     ``Dashboard``) for endpoints that run as `model_execution_role` (`add_model_execution_role`), whose data
@@ -62,7 +63,8 @@ def add_team_serving(
     The building side, where the stack has one: `execution_role` and `mlflow_app_arn` run the monitoring
     pipelines, `registry_groups` maps use case to registry group name and `building_pipelines` are the team's
     experiment pipelines whose uploaded code the monitoring reuses. A stack without it (a stage account's)
-    cannot monitor endpoints (the config refuses monitoring there).
+    cannot monitor endpoints (the config refuses monitoring there); it serves from `registry` with a deploy role
+    named `deploy_role_name`, which that registry's policy admits.
     """
     if execution_role is None and any(use_case.endpoint.monitoring.enabled for use_case in team.use_cases):
         raise ValueError(f"team {team.name}: endpoint monitoring needs the building side (execution role, "
@@ -77,6 +79,7 @@ def add_team_serving(
         alert_topic=alert_topic,
         data_bucket=data_bucket,
         registry=registry,
+        deploy_role_name=deploy_role_name,
     )
     monitoring = EndpointMonitoring(
         stack,
@@ -106,18 +109,22 @@ def add_team_serving(
 
 
 def add_model_execution_role(stack: Stack, *, prefix: str, team: Team, data_bucket: s3.IBucket,
-                             key: kms.IKey, artifacts_in_data_bucket: bool = True) -> iam.Role:
+                             key: kms.IKey, artifacts_in_data_bucket: bool = True,
+                             role_name: str | None = None) -> iam.Role:
     """The role the team's endpoints run as (id ``ModelExecutionRole``), with `grant_model_execution`.
 
     `data_bucket` receives the data capture; with `artifacts_in_data_bucket` the endpoints also read their model
-    artifacts from it (the development account's team bucket). A stage account's role writes only its capture.
+    artifacts from it (the development account's team bucket). A stage account's role writes only its capture here;
+    it has the fixed `role_name` that the development account's bucket and key policies admit.
     """
     role = iam.Role(
         stack,
         "ModelExecutionRole",
+        role_name=role_name,
         assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
         description=f"Runs {team.name}'s endpoints: reads the team's artifacts, writes its data capture"
-        if artifacts_in_data_bucket else f"Runs {team.name}'s endpoints in this account: writes their data capture",
+        if artifacts_in_data_bucket else f"Runs {team.name}'s endpoints in this account: writes their data capture, "
+        "reads the registered models of the development account",
     )
     grant_model_execution(role, data_bucket, key, prefix=prefix, team=team, reads_artifacts=artifacts_in_data_bucket)
     return role

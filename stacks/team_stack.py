@@ -17,6 +17,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from lambdas.common import naming, tags
+from stacks import cross_account
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.budgets import CostBudget, team_budget_name
 from stacks.constructs.dashboards import TeamDashboard
@@ -294,6 +295,10 @@ class TeamStack(Stack):
                 self, "Dashboard", prefix=self.prefix, team=team, deploy_on_approval=None, monitoring=None,
                 pipeline_names=sorted(p.pipeline.pipeline_name for p in self.pipelines.values()),
             )
+        self.forwarding = None
+        self.stage_model_role_arns: list[str] = []
+        if config.stages_of(team) and self.model_package_groups:
+            self._share_with_stages(config, key)
         self._restrict_bucket_data_to_team(config.break_glass_role_arns)
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
@@ -302,9 +307,21 @@ class TeamStack(Stack):
             CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
         CfnOutput(self, "MlflowAppArn", value=self.mlflow_app_arn)
 
+    def _share_with_stages(self, config: PlatformConfig, key: kms.IKey) -> None:
+        """The team's stage accounts may read its registry and registered models; its registry events go there."""
+        cross_account.share_groups(self.model_package_groups, config, self.team)
+        self.stage_model_role_arns = cross_account.allow_artifact_reads(self.data_bucket, config, self.team)
+        self.forwarding = cross_account.forward_registry_events(
+            self, config=config, team=self.team,
+            groups={name: group.model_package_group_name for name, group in self.model_package_groups.items()},
+            kms_key=key, alert_topic=self.alert_topic,
+        )
+
     def _restrict_bucket_data_to_team(self, break_glass_role_arns: list[str]) -> None:
-        """Deny the bucket's data to every principal but the team's roles, its code upload and break-glass roles."""
+        """Deny the bucket's data to every principal but the team's roles, its code upload, its stage model
+        execution roles (which the bucket's policy admits to the registered models only) and break-glass roles."""
         serving = [self.model_execution_role.role_arn] if self.model_execution_role is not None else []
+        serving += self.stage_model_role_arns
         allowed = [self.execution_role.role_arn, *serving, self.mlflow_role.role_arn]
         allowed += [pipeline.code_deployment.handler_role.role_arn for pipeline in self.pipelines.values()]
         allowed += list(break_glass_role_arns)

@@ -419,7 +419,7 @@ SEVERAL_FIELDS = [
     (Mistake("stages.1.account", "222222222222", where="stages", shown="duplicate stage account '222222222222'",
              base=MA), "stage_accounts"),
     (Mistake("stages.1.region", "eu-central-1", shown="'eu-central-1' is not allowed: the platform's region "
-             "'eu-west-1', for now", base=MA), "stage_regions"),
+             "'eu-west-1' (SageMaker creates a model only", base=MA), "stage_regions"),
     (Mistake("stages.0.promotion", "promoted", shown="'promoted' is not allowed for the first stage: 'approved'",
              base=MA), "stage_promotion"),
     (Mistake("stages.1.promotion", "approved", shown="a reviewer promotes from 'staging' ('promoted')", base=MA),

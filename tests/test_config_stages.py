@@ -156,8 +156,8 @@ RULES = [
     ("stage_accounts", _set("stages.1.account", "222222222222"), "stages",
      ["duplicate stage account '222222222222' at [0] and [1]", "must appear once"]),
     ("stage_regions", _set("stages.1.region", "eu-central-1"), "stages[1].region",
-     ["'eu-central-1' is not allowed", "the platform's region 'eu-west-1', for now",
-      "stages in other regions are not yet available"]),
+     ["'eu-central-1' is not allowed", "the platform's region 'eu-west-1'",
+      "SageMaker creates a model only from a model package of its own region"]),
     ("stage_promotion", _set("stages.0.promotion", "promoted"), "stages[0].promotion",
      ["'promoted' is not allowed for the first stage", "'approved'", "no earlier stage to promote it from"]),
     ("stage_promotion", _set("stages.1.promotion", "approved"), "stages[1].promotion",
@@ -275,7 +275,7 @@ def test_every_stage_problem_is_listed_in_one_run():
     lines = problems(data)
     assert len(lines) == 4, lines
     for start in ("stages[0].account: '22222222222' is not allowed: exactly 12 digits",
-                  "stages[1].region: 'us-east-1' is not allowed: the platform's region 'eu-west-1', for now",
+                  "stages[1].region: 'us-east-1' is not allowed: the platform's region 'eu-west-1' (SageMaker creates",
                   "teams[1].stages[0]: 'qa' is not allowed: one of the platform's stages (staging, production)",
                   "teams[0].budget: team 'fraud' serves in stages (staging, production)"):
         assert sum(line.startswith(start) for line in lines) == 1, (start, lines)

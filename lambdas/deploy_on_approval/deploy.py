@@ -100,7 +100,8 @@ def _version_from_arn(arn: str) -> int:
 
 
 def newest_approved_version(sagemaker: Any, group: str) -> PackageVersion | None:
-    """The newest Approved version of `group`, by creation time, asked of the registry itself."""
+    """The newest Approved version of `group` (a name, or the ARN of another account's group), by creation time,
+    asked of the registry itself."""
     response = sagemaker.list_model_packages(
         ModelPackageGroupName=group,
         ModelApprovalStatus="Approved",
@@ -191,7 +192,7 @@ def reconcile(
     autoscaling: Any = None,
 ) -> Outcome:
     """Make `target`'s endpoint serve the newest Approved version of its group, or say why not yet."""
-    newest = newest_approved_version(sagemaker, target.group)
+    newest = newest_approved_version(sagemaker, settings.registry_group(target))
     endpoint = describe_endpoint(sagemaker, target.endpoint)
     status = endpoint["EndpointStatus"] if endpoint else None
 

@@ -89,11 +89,13 @@ ENDPOINT_ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency")
 # and the team topic accepts alarms named `<prefix>-<team>-*` only, so these are
 # `<prefix>-<team>-<suffix>`. They can never equal a use case's alarm: those end with one of
 # ENDPOINT_ALARM_SUFFIXES (appended after the endpoint name, shortened or not), these with one of the
-# suffixes below, and no suffix of the five (with the platform's `reaper-run-failed`) ends with
+# suffixes below, and no suffix of the six (with the platform's `reaper-run-failed`) ends with
 # another, so names with different suffixes differ; names with the same suffix differ in the team.
 # A use case named `deploy` gives `<prefix>-<team>-deploy-model-latency`, never `...-deploy-dead-letters`.
 DEPLOY_DEAD_LETTERS_ALARM_SUFFIX = "deploy-dead-letters"
 FAILED_EVENTS_ALARM_SUFFIX = "failed-events"
+# A staged team's registry events that could not be forwarded to a stage account (`stacks.cross_account`).
+NOT_FORWARDED_ALARM_SUFFIX = "registry-events-not-forwarded"
 MAX_ALARM_NAME_LENGTH = 255
 
 
@@ -168,10 +170,15 @@ class DeployOnApproval(Construct):
         alert_topic: sns.ITopic,
         data_bucket: s3.IBucket,
         registry: RegistryLocation = SAME_STACK,
+        deploy_role_name: str | None = None,
     ) -> None:
-        """`registry`: where the team's registry groups are (default: this stack's account and region)."""
+        """`registry`: where the team's registry groups are (default: this stack's account and region). With
+        another account's registry, the approval rules pass only that account's events, the deploy function
+        names the groups by ARN, and `deploy_role_name` gives its role the fixed name the registry's policy
+        admits."""
         super().__init__(scope, construct_id)
         self.registry = registry
+        self.reads_another_account = registry.account is not None and registry.account != Stack.of(self).account
         self.prefix = prefix
         self.team = team
         self.resource_prefix = naming.team_resource_prefix(prefix, team.name)
@@ -248,6 +255,9 @@ class DeployOnApproval(Construct):
             "USE_CASES": use_cases_json,
         }
         self._check_environment_size(use_cases_json)
+        deploy_env = {}
+        if self.reads_another_account:
+            deploy_env["MODEL_PACKAGE_GROUP_ARN_PREFIX"] = self._registry_arn("model-package-group/")
 
         self.deploy_function = platform_function(
             self,
@@ -261,8 +271,10 @@ class DeployOnApproval(Construct):
                 "MODEL_EXECUTION_ROLE_ARN": model_execution_role.role_arn,
                 "KMS_KEY_ARN": kms_key.key_arn,
                 "DATA_CAPTURE_S3_URI": f"s3://{data_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}",
+                **deploy_env,
             },
             timeout=DEPLOY_FUNCTION_TIMEOUT,
+            role_name=deploy_role_name,
         )
         self.deploy_function.add_event_source(
             event_sources.SqsEventSource(self.deploy_queue, batch_size=1, report_batch_item_failures=True)
@@ -410,6 +422,7 @@ class DeployOnApproval(Construct):
             event_pattern={
                 "source": ["aws.sagemaker"],
                 "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
+                **({"account": [self.registry.account]} if self.reads_another_account else {}),
                 "detail": {
                     "ModelPackageGroupName": [group],
                     "ModelApprovalStatus": list(DEPLOYING_STATUSES),
@@ -495,6 +508,16 @@ class DeployOnApproval(Construct):
                 + [self._registry_arn(f"model-package/{g}/*") for g in groups],
             )
         )
+        if self.reads_another_account:
+            # The registry's account authorizes CreateModel from one of its versions on the version too (its
+            # group policy grants it there), and a cross-account request needs both sides' allow.
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="CreateModelsFromTheTeamsVersionsInTheRegistryAccount",
+                    actions=["sagemaker:CreateModel"],
+                    resources=[self._registry_arn(f"model-package/{g}/*") for g in groups],
+                )
+            )
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ListModelPackagesHasNoResourceLevelPermissions",

@@ -47,12 +47,14 @@ def platform_function(
     memory_size: int = 256,
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     dead_letter_topic: sns.ITopic | None = None,
+    role_name: str | None = None,
 ) -> lambda_.Function:
     """A Python Lambda with its own log group and a role that may write only to that group.
 
     The role has no AWS-managed policy; callers add exactly the permissions the handler needs.
     ``dead_letter_topic`` receives asynchronous events the function failed or never ran (CDK grants
-    the publish; the caller grants the topic key).
+    the publish; the caller grants the topic key). ``role_name`` fixes the role's name, for a role that
+    another account's policies name.
     """
     log_group = logs.LogGroup(
         scope,
@@ -66,6 +68,7 @@ def platform_function(
         f"{construct_id}Role",
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         description=f"Runs the {construct_id} function: {description}"[:1000],
+        role_name=role_name,
     )
     role.add_to_policy(
         iam.PolicyStatement(

@@ -667,6 +667,28 @@ def test_bad_or_missing_settings_are_named():
         DeploySettings.from_env({k: v for k, v in ENV.items() if k != "KMS_KEY_ARN"})
 
 
+@pytest.mark.parametrize("prefix", [
+    "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group",  # no trailing slash
+    "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/mlp-fraud-fraud-detection",  # a group, not a prefix
+    "arn:aws:sagemaker:eu-west-1:1111:model-package-group/",
+    "arn:aws:s3:::bucket/",
+])
+def test_a_registry_group_prefix_that_is_no_group_arn_prefix_is_named(prefix):
+    from common.environment import SettingsError
+
+    with pytest.raises(SettingsError, match=r"^MODEL_PACKAGE_GROUP_ARN_PREFIX is .* not a model package group ARN"):
+        DeploySettings.from_env({**ENV, "MODEL_PACKAGE_GROUP_ARN_PREFIX": prefix})
+
+
+def test_the_registry_names_a_group_by_arn_in_another_account_and_by_name_in_its_own():
+    own = DeploySettings.from_env(ENV)
+    other = DeploySettings.from_env(
+        {**ENV, "MODEL_PACKAGE_GROUP_ARN_PREFIX": "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/"})
+    (target,) = [t for t in own.use_cases.values() if t.group == GROUP]
+    assert own.registry_group(target) == GROUP
+    assert other.registry_group(target) == f"arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/{GROUP}"
+
+
 # --- names and requests that must not change between releases ------------------------------------------------
 
 

@@ -75,9 +75,23 @@ def test_a_registry_elsewhere_is_named_in_every_registry_grant_and_nowhere_else(
     versions = {r for r in found if "model-package/" in r}
     assert groups and versions, "the deploy function reads the groups and versions; the verifier the versions"
     text = json.dumps(templates["elsewhere"])
-    # the registry's account and region appear in registry ARNs only
-    assert text.count(REGISTRY.account) == sum(r.count(REGISTRY.account) for r in found)
-    assert text.count(REGISTRY.region) == sum(r.count(REGISTRY.region) for r in found)
+    # the registry's account and region appear in registry ARNs only, besides the deploy function's group ARN
+    # prefix and the approval rules' account
+    variables = [r["Properties"]["Environment"]["Variables"] for r in templates["elsewhere"]["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::Function" and "deploy_on_approval" in r["Properties"]["Handler"]]
+    (prefix,) = [json.dumps(v["MODEL_PACKAGE_GROUP_ARN_PREFIX"]) for v in variables]
+    assert f":sagemaker:{REGISTRY.region}:{REGISTRY.account}:model-package-group/" in prefix
+    rules = [r["Properties"]["EventPattern"] for r in templates["elsewhere"]["Resources"].values()
+             if r["Type"] == "AWS::Events::Rule" and "Model Package" in json.dumps(r["Properties"]["EventPattern"])]
+    assert rules and all(rule["account"] == [REGISTRY.account] for rule in rules)
+    in_arns = found + [prefix]
+    assert text.count(REGISTRY.account) == sum(r.count(REGISTRY.account) for r in in_arns) + len(rules)
+    assert text.count(REGISTRY.region) == sum(r.count(REGISTRY.region) for r in in_arns)
+    # the stack's own registry is named nowhere: no account field in its rules, no group ARN prefix
+    default = templates["default"]["Resources"].values()
+    assert all("account" not in r["Properties"]["EventPattern"] for r in default if r["Type"] == "AWS::Events::Rule")
+    assert all("MODEL_PACKAGE_GROUP_ARN_PREFIX" not in r["Properties"]["Environment"]["Variables"]
+               for r in default if r["Type"] == "AWS::Lambda::Function")
     endpoints = re.findall(r':sagemaker:[^"]*:endpoint/[^"]*', text)
     assert endpoints and all(":us-east-1:123456789012:" in e for e in endpoints)
 

@@ -19,6 +19,7 @@ from lambdas.idle_endpoint_reaper import settings as reaper_settings
 from stacks import policy_checks
 from stacks.app_builder import stage_environments, stage_platform_stack_name, stage_team_stack_name
 from stacks.config import load_config, parse_config
+from stacks.cross_account import ARTIFACT_KEY_PATTERNS
 from stacks.stage_stacks import StagePlatformStack
 from tests.conftest import MULTI_ACCOUNT_CONFIG, cdk_context, synthesize
 from tools.iam.evaluate import Request, evaluate_access
@@ -58,11 +59,13 @@ def _endpoint_resources(template: dict) -> list[str]:
     """Logical ids of what serves or watches endpoints: deploy automation, endpoint alarms, dashboards."""
     found = [k for k, r in _resources(template, "AWS::Lambda::Function").items()
              if r["Properties"].get("Handler") in SERVING_HANDLERS]
-    found += list(_resources(template, "AWS::SQS::Queue"))
+    # Every queue and rule but those that forward registry events to the stage accounts.
+    found += [k for k in _resources(template, "AWS::SQS::Queue") if not k.startswith("ForwardFailedEventsQueue")]
     found += [k for k, r in _resources(template, "AWS::CloudWatch::Dashboard").items()
               if "AWS/SageMaker" in json.dumps(r["Properties"]["DashboardBody"])]
     found += [k for k, r in _resources(template, "AWS::Events::Rule").items()
-              if set(r["Properties"].get("EventPattern", {}).get("detail-type", [])) & set(SERVING_EVENTS)]
+              if set(r["Properties"].get("EventPattern", {}).get("detail-type", [])) & set(SERVING_EVENTS)
+              and not k.startswith("ForwardRegistryEvents")]
     found += [k for k, r in _resources(template, "AWS::CloudWatch::Alarm").items()
               if r["Properties"].get("Namespace") == "AWS/SageMaker"]
     found += [k for k in _resources(template, "AWS::IAM::Role") if k.startswith("ModelExecutionRole")]
@@ -185,7 +188,8 @@ def test_endpoints_in_a_stage_run_as_the_stages_role_and_capture_into_its_bucket
     assert bucket in json.dumps(environment["DATA_CAPTURE_S3_URI"])
 
 
-def test_a_stage_model_execution_role_writes_only_its_capture_and_reads_no_bucket(multi_account):
+def test_a_stage_model_execution_role_writes_only_its_capture_and_reads_only_the_development_accounts_models(
+        multi_account):
     stack = multi_account.platform.stage_teams[("staging", "churn")]
     template = multi_account.template("mlp-staging-team-churn")
     role = stack.get_logical_id(stack.model_execution_role.node.default_child)
@@ -196,9 +200,13 @@ def test_a_stage_model_execution_role_writes_only_its_capture_and_reads_no_bucke
             continue
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            s3 += [(a, json.dumps(statement["Resource"])) for a in actions if a.startswith("s3:")]
-    assert [a for a, _ in s3] == ["s3:PutObject"]
+            s3 += [(a, json.dumps(statement["Resource"]), statement.get("Condition")) for a in actions
+                   if a.startswith("s3:")]
+    assert [a for a, _, _ in s3] == ["s3:PutObject", "s3:GetObject"]
     assert bucket in s3[0][1] and "/data-capture/*" in s3[0][1]
+    # it reads only the registered models of a bucket of the development account
+    assert s3[1][2] == {"StringEquals": {"s3:ResourceAccount": DEVELOPMENT}}
+    assert sorted(json.loads(s3[1][1])) == sorted(f"arn:aws:s3:::*/{pattern}" for pattern in ARTIFACT_KEY_PATTERNS)
 
 
 def test_the_capture_bucket_denies_its_data_to_all_but_the_endpoints_role(multi_account):
@@ -219,7 +227,8 @@ def _key_statements(template: dict) -> list[dict]:
 
 
 def test_a_stage_platform_key_has_the_development_keys_service_statements(multi_account):
-    development = json.dumps(_key_statements(multi_account.template("mlp-platform")))
+    development = json.dumps([s for s in _key_statements(multi_account.template("mlp-platform"))
+                              if s.get("Sid") != "StageModelRolesDecryptRegisteredModelsThroughS3"])
     for stage, account in STAGE_ACCOUNTS.items():
         statements = json.dumps(_key_statements(multi_account.template(f"mlp-{stage}-platform")))
         assert statements == development.replace(DEVELOPMENT, account), stage

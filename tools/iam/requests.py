@@ -466,6 +466,35 @@ def topic_key_requests(topic_arn: str, topic_keys: Mapping[str, str]) -> list[Ia
     return [IamRequest(action, key, reason=reason) for key in keys for action in ("kms:GenerateDataKey", "kms:Decrypt")]
 
 
+# SageMaker developer guide, "Deploy a model version from a different account": a caller of another account names
+# the registry's versions by ARN, and the registry account's group policy must allow ListModelPackages and CreateModel
+# on the group's versions (``model-package/<group>/*``), which the reference lists as no (List) or other (CreateModel:
+# model only) resource types of these actions. So a ListModelPackages naming another account's group is authorized
+# there instead of on *, and a CreateModel from another account's version also on that version.
+_GROUP_ARN = re.compile(r"^arn:(?P<partition>[^:]+):sagemaker:(?P<region>[^:]+):(?P<account>\d{12}):model-package-group/(?P<group>.+)$")
+_VERSION_ARN = re.compile(r"^arn:[^:]+:sagemaker:[^:]+:(?P<account>\d{12}):model-package/[^/]+/\d+$")
+
+
+def _cross_account_registry_requests(call: _Call, requests: list[IamRequest]) -> list[IamRequest]:
+    if call.operation == "ListModelPackages":
+        group = _GROUP_ARN.match(str(call.params.get("ModelPackageGroupName", "")))
+        if group and group["account"] != call.account:
+            versions = (f"arn:{group['partition']}:sagemaker:{group['region']}:{group['account']}:"
+                        f"model-package/{group['group']}/*")
+            reason = "a ListModelPackages of another account's group is authorized on the group's versions there"
+            return [IamRequest(r.action, versions, r.context, reason=reason) if r.resource == "*" else r
+                    for r in requests]
+    if call.operation == "CreateModel":
+        containers = list(call.params.get("Containers") or []) + [call.params.get("PrimaryContainer") or {}]
+        for container in containers:
+            version = str(container.get("ModelPackageName", "")) if isinstance(container, dict) else ""
+            match = _VERSION_ARN.match(version)
+            if match and match["account"] != call.account:
+                requests = requests + [IamRequest("sagemaker:CreateModel", version, reason=(
+                    "a model created from another account's version is authorized on that version there too"))]
+    return requests
+
+
 def iam_requests(
     service_model_or_name: Any,
     operation_name: str,
@@ -504,6 +533,8 @@ def iam_requests(
     requests = [
         IamRequest(action, r, {**own, **({} if r == created else _resource_context(call, r))}) for r in resources
     ]
+    if call.prefix == "sagemaker":
+        requests = _cross_account_registry_requests(call, requests)
     requests += _pass_role_requests(call, facts)
     requests += _tagging_requests(call, facts, tags, resources)
     requests += _kms_grant_requests(call)

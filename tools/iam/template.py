@@ -355,8 +355,8 @@ class World:
         return [arn for arn in arns if ":iam::aws:policy/" in arn]
 
     def resource_statements(self, arn: str) -> list[dict[str, Any]]:
-        """Statements of every topic, queue, bucket or key policy in the world that covers `arn` (in the
-        wildcard world a generated name, ``*``, covers any name)."""
+        """Statements of every topic, queue, bucket, key, model package group or event bus policy in the world that
+        covers `arn` (in the wildcard world a generated name, ``*``, covers any name)."""
         statements: list[dict[str, Any]] = []
         for res in self.resources():
             covered: list[str] = []
@@ -377,6 +377,20 @@ class World:
             elif res.type == "AWS::KMS::Key":
                 covered = [self.arn(res.stack, res.logical_id)]
                 document = res.properties.get("KeyPolicy")
+            elif res.type == "AWS::SageMaker::ModelPackageGroup":
+                # A group's policy governs the group and its versions, model-package/<group>/<version>.
+                group = self.arn(res.stack, res.logical_id)
+                covered = [group]
+                document = res.properties.get("ModelPackageGroupPolicy")
+                versions = group.replace(":model-package-group/", ":model-package/", 1) + "/"
+                if arn.startswith(versions):
+                    covered.append(arn)
+            elif res.type == "AWS::Events::EventBusPolicy":
+                account, region = self.environment(res.stack)
+                name = self.resolve(res.stack, res.properties.get("EventBusName", "default"))
+                covered = [f"arn:{self.partition}:events:{region}:{account}:event-bus/{name}"]
+                statement = res.properties.get("Statement")
+                document = {"Statement": [statement]} if statement else res.properties.get("Policy")
             if document is not None and any(self._covers(c, arn) for c in covered):
                 statements += self._statements(res.stack, document, res.logical_id)
         return statements
