@@ -135,6 +135,7 @@ def execute(text: str, bucket: str, region_images: dict, out: Path, *, tables: d
         result = run_pipeline(text, s3=s3, images=kinds, parameters=parameters or {}, workdir=out,
                               environment=local_tracking(out))
         collect(result, s3, out)
+        result.s3_keys = s3.keys(bucket, "")
         return result
 
 

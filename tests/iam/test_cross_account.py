@@ -266,3 +266,105 @@ def test_a_bucket_arn_is_of_its_stacks_account():
     assert world.bucket_account("arn:aws:s3:::mlp-artifacts/models/x.tar.gz") == TOOLING
     assert world.bucket_account(world.arn("prod", "Data")) == PROD
     assert world.bucket_account("arn:aws:s3:::someone-elses") is None
+
+
+# --- model package group and event bus policies in a World -----------------------------------------------
+
+REGISTRY_STACK = {
+    "Resources": {
+        "Group": {
+            "Type": "AWS::SageMaker::ModelPackageGroup",
+            "Properties": {
+                "ModelPackageGroupName": "mlp-fraud-fraud-detection",
+                "ModelPackageGroupPolicy": {"Statement": [{
+                    "Sid": "Deployers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{PROD}:root"}},
+                    "Action": ["sagemaker:ListModelPackages", "sagemaker:CreateModel"],
+                    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
+                                            ":model-package/mlp-fraud-fraud-detection/*"},
+                }]},
+            },
+        },
+        "Unshared": {"Type": "AWS::SageMaker::ModelPackageGroup",
+                     "Properties": {"ModelPackageGroupName": "mlp-fraud-fraud"}},
+    },
+}
+BUS_STACK = {
+    "Resources": {
+        "Admit": {
+            "Type": "AWS::Events::EventBusPolicy",
+            "Properties": {
+                "EventBusName": "default",
+                "StatementId": "from-tooling",
+                "Statement": {
+                    "Sid": "FromTooling",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{TOOLING}:root"},
+                    "Action": "events:PutEvents",
+                    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"},
+                },
+            },
+        },
+    },
+}
+
+
+def _registry_world():
+    return World({"registry": REGISTRY_STACK, "bus": BUS_STACK}, account=TOOLING, region="eu-west-1",
+                 environments={"bus": (PROD, "eu-west-1")})
+
+
+def test_a_group_policy_covers_its_group_and_its_versions_only():
+    from dataclasses import replace
+
+    world = _registry_world()
+    group = f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package-group/mlp-fraud-fraud-detection"
+    assert world.arn("registry", "Group") == group
+    for arn in (group, f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud-detection/3",
+                f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud-detection/*"):
+        [statement] = world.resource_statements(arn)
+        assert statement["Sid"] == "Deployers" and statement["_Policy"] == "registry/Group", arn
+        assert statement["Resource"].endswith(f":{TOOLING}:model-package/mlp-fraud-fraud-detection/*")
+    # not another group, nor the versions of a group whose name it starts with, nor another account's same group
+    for arn in (f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package-group/mlp-fraud-fraud",
+                f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud/3",
+                f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud-detection-2/3",
+                f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package-group/mlp-fraud-fraud-detection-2",
+                f"arn:aws:sagemaker:eu-west-1:{PROD}:model-package/mlp-fraud-fraud-detection/3"):
+        assert world.resource_statements(arn) == [], arn
+    # the policy decides a cross-account CreateModel from a version: both sides must allow
+    version = f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud-detection/3"
+    create = Request("sagemaker:CreateModel", version, principal_arn=PROD_ROLE)
+    identity = [allow("sagemaker:CreateModel", "*")]
+    assert evaluate_access(identity, world.resource_statements(version), create).allowed
+    assert not evaluate_access([], world.resource_statements(version), create).allowed
+    other = f"arn:aws:sagemaker:eu-west-1:{TOOLING}:model-package/mlp-fraud-fraud/3"
+    assert not evaluate_access(identity, world.resource_statements(other), replace(create, resource=other)).allowed
+
+
+def test_an_event_bus_policy_covers_its_bus_in_its_stacks_account():
+    from dataclasses import replace
+
+    world = _registry_world()
+    bus = f"arn:aws:events:eu-west-1:{PROD}:event-bus/default"
+    [statement] = world.resource_statements(bus)
+    assert statement["Sid"] == "FromTooling" and statement["Resource"] == bus
+    assert world.resource_statements(f"arn:aws:events:eu-west-1:{TOOLING}:event-bus/default") == []
+    assert world.resource_statements(f"arn:aws:events:eu-west-1:{PROD}:event-bus/other") == []
+    put = Request("events:PutEvents", bus, principal_arn=PROMOTER)
+    assert evaluate_access([allow("events:PutEvents", bus)], world.resource_statements(bus), put).allowed
+    stranger = "arn:aws:iam::333333333333:role/promoter"
+    assert not evaluate_access([allow("events:PutEvents", bus)], world.resource_statements(bus),
+                               replace(put, principal_arn=stranger)).allowed
+
+
+def test_an_event_bus_policy_given_as_a_whole_document_is_read_too():
+    import copy
+
+    bus_stack = copy.deepcopy(BUS_STACK)
+    properties = bus_stack["Resources"]["Admit"]["Properties"]
+    properties["Policy"] = {"Version": "2012-10-17", "Statement": [properties.pop("Statement")]}
+    world = World({"bus": bus_stack}, account=PROD, region="eu-west-1")
+    [statement] = world.resource_statements(f"arn:aws:events:eu-west-1:{PROD}:event-bus/default")
+    assert statement["Sid"] == "FromTooling"

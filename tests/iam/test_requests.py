@@ -437,3 +437,65 @@ def test_an_extra_request_names_why_the_call_needs_it(world, monkeypatch):
 
     assert failure.startswith("deploy_on_approval made sagemaker.CreateModel(")
     assert f"needing iam:PassRole on {ROLE} (CreateModel passes ExecutionRoleArn to sagemaker.amazonaws.com)" in failure
+
+
+# --- a registry in another account (tools/iam/requests.py, _cross_account_registry_requests) --------------
+
+REGISTRY_ACCOUNT = "111111111111"
+REGISTRY = f"arn:aws:sagemaker:{REGION}:{REGISTRY_ACCOUNT}"
+GROUP = "mlp-fraud-fraud-detection"
+
+
+@pytest.mark.parametrize("group", [GROUP, f"{SM}:model-package-group/{GROUP}"], ids=["name", "own ARN"])
+def test_list_model_packages_of_an_own_group_stays_on_star(group):
+    found = requests("sagemaker", "ListModelPackages", {"ModelPackageGroupName": group, "ModelApprovalStatus": "Approved"})
+    assert summary(found) == [("sagemaker:ListModelPackages", "*")]
+
+
+def test_list_model_packages_of_another_accounts_group_is_requested_on_its_versions_there():
+    found = requests("sagemaker", "ListModelPackages",
+                     {"ModelPackageGroupName": f"{REGISTRY}:model-package-group/{GROUP}", "MaxResults": 1})
+    assert summary(found) == [("sagemaker:ListModelPackages", f"{REGISTRY}:model-package/{GROUP}/*")]
+    assert "another account" in found[0].reason
+    # another region and partition of the ARN are kept as they are
+    china = iam_requests("sagemaker", "ListModelPackages",
+                         {"ModelPackageGroupName": f"arn:aws-cn:sagemaker:cn-north-1:{REGISTRY_ACCOUNT}:model-package-group/g"},
+                         region="cn-north-1", account=ACCOUNT, partition="aws-cn")
+    assert summary(china) == [("sagemaker:ListModelPackages",
+                               f"arn:aws-cn:sagemaker:cn-north-1:{REGISTRY_ACCOUNT}:model-package/g/*")]
+
+
+def _create_model(container: dict, key: str = "Containers") -> dict:
+    value = [container] if key == "Containers" else container
+    return {"ModelName": "mlp-fraud-fraud-detection-v3", "ExecutionRoleArn": ROLE, key: value}
+
+
+@pytest.mark.parametrize("key", ["Containers", "PrimaryContainer"])
+def test_create_model_from_another_accounts_version_is_also_requested_on_that_version(key):
+    version = f"{REGISTRY}:model-package/{GROUP}/3"
+    found = requests("sagemaker", "CreateModel", _create_model({"ModelPackageName": version}, key))
+    assert summary(found) == [
+        ("sagemaker:CreateModel", f"{SM}:model/mlp-fraud-fraud-detection-v3"),
+        ("sagemaker:CreateModel", version),
+        ("iam:PassRole", ROLE),
+    ]
+    assert "another account" in found[1].reason
+
+
+@pytest.mark.parametrize("container", [
+    {"ModelPackageName": f"{SM}:model-package/{GROUP}/3"},  # a version of the caller's own account
+    {"ModelPackageName": GROUP},  # by name: the caller's own registry
+    {"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/model.tar.gz"},
+], ids=["own version", "by name", "no version"])
+def test_create_model_from_an_own_version_or_an_image_requests_nothing_more(container):
+    found = requests("sagemaker", "CreateModel", _create_model(container))
+    assert summary(found) == [("sagemaker:CreateModel", f"{SM}:model/mlp-fraud-fraud-detection-v3"), ("iam:PassRole", ROLE)]
+
+
+def test_other_calls_naming_another_accounts_registry_are_mapped_as_before():
+    version = f"{REGISTRY}:model-package/{GROUP}/3"
+    assert summary(requests("sagemaker", "DescribeModelPackage", {"ModelPackageName": version})) == [
+        ("sagemaker:DescribeModelPackage", version)]
+    group = f"{REGISTRY}:model-package-group/{GROUP}"
+    assert summary(requests("sagemaker", "DescribeModelPackageGroup", {"ModelPackageGroupName": group})) == [
+        ("sagemaker:DescribeModelPackageGroup", group)]

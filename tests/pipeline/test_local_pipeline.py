@@ -512,3 +512,98 @@ def test_the_monitoring_job_publishes_what_the_alarms_watch(monitored_windows, e
     assert ("Quality_auc", (("EndpointName", endpoint),)) in by_key
     clean = {(name, tuple(sorted(dims.items()))): value for name, dims, value in monitored_windows["clean"].metrics}
     assert clean[("DriftedFeatureShare", (("EndpointName", endpoint),))] == 0.0
+
+
+# --- what the stage accounts may read: stacks.cross_account.ARTIFACT_KEY_PATTERNS against the keys a run writes ---------
+
+
+def iam_key_match(pattern: str, key: str) -> bool:
+    """An S3 key against a key pattern of an IAM resource ARN: ``*`` is any run of characters, ``/`` too, ``?`` one."""
+    import re
+
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, key, re.DOTALL) is not None
+
+
+def artifact_patterns_matching(key: str) -> list:
+    from stacks.cross_account import ARTIFACT_KEY_PATTERNS
+
+    return [pattern for pattern in ARTIFACT_KEY_PATTERNS if iam_key_match(pattern, key)]
+
+
+# Keys as real SageMaker writes them, where the job name (not the local stand-ins' step name) is the folder under
+# S3OutputPath. Matches that are not the registered tarball of their execution, all of them model tarballs:
+# - the training jobs of XGBoostTune share the retrain's OutputDataConfig, so each tuning candidate's
+#   ``xgboost/models/<candidate job>/output/model.tar.gz`` matches;
+# - an AutoML job writes the models of all its candidates and data processors under ``automl/<job>/``
+#   (``tuning/...``, ``data-processor-models/...``); only the best candidate's inference containers are registered;
+# - an execution that stops at its quality gate (never registers) has written its tarball already, and it matches;
+# - a registered version matches whatever its approval status.
+# The local runs write none of the first two (the stand-ins train one model per step) and no key under mlflow/
+# (the recording steps log to a local store), hence the explicit keys here.
+REAL_SAGEMAKER_TARBALLS = [
+    "pipeline/runs/abc123/xgboost/models/pipelines-abc123-XGBoostTrain-Zx9/output/model.tar.gz",
+    "pipeline/runs/abc123/xgboost/models/XGBoostTune-abc123-001-1a2b3c4d/output/model.tar.gz",
+    "pipeline/runs/abc123/automl/automl-abc123/data-processor-models/dpp0/output/model.tar.gz",
+    "pipeline/runs/abc123/automl/automl-abc123/tuning/automl-abc-dpp0-xgb/automl-abc-dpp0-xgb-1-a1b2/output/model.tar.gz",
+]
+REAL_SAGEMAKER_DATA = [
+    "pipeline/runs/abc123/automl/automl-abc123/preprocessed-data/tuning_data/train/chunk_20.csv",
+    "pipeline/runs/abc123/automl/automl-abc123/transformed-data/dpp0/rpb/train/chunk_20.csv.out",
+    "pipeline/runs/abc123/automl/automl-abc123/documentation/explainability/output/analysis.json",
+    "pipeline/runs/abc123/xgboost/models/pipelines-abc123-XGBoostTrain-Zx9/debug-output/training_job_end.ts",
+    "pipeline/runs/abc123/xgboost/debugger/pipelines-abc123-XGBoostTrain-Zx9/debug-output/index/000000000/x.json",
+    "pipeline/runs/abc123/split/train/train.csv",
+    "mlflow/1/0123456789abcdef/artifacts/model/model.tar.gz",
+    "pipeline/code/pipeline_code/split.py",
+]
+
+
+def test_the_artifact_patterns_take_the_real_sagemaker_tarball_keys_and_no_data_around_them():
+    assert [k for k in REAL_SAGEMAKER_TARBALLS if not artifact_patterns_matching(k)] == []
+    assert {k: artifact_patterns_matching(k) for k in REAL_SAGEMAKER_DATA if artifact_patterns_matching(k)} == {}
+    # The translation is IAM's, not a path glob's: * crosses a /.
+    assert iam_key_match("a/*/c", "a/b/b/c") and not iam_key_match("a/*/c", "a/c") and iam_key_match("a?c", "abc")
+
+
+@pytest.mark.parametrize("run_name", EXAMPLES)
+def test_the_artifact_patterns_take_the_registered_tarballs_and_no_data_the_run_wrote(local_runs, run_name):
+    from pipeline_code.definition import RUNS_PREFIX
+    from tools.pipeline_runtime.s3 import split_uri
+
+    result, _, definition = local_runs[run_name]
+    assert result.status == "Succeeded", result.summary()
+    keys = set(result.s3_keys)
+    registered = {split_uri(c["ModelDataUrl"])[1] for package in result.registered
+                  for c in package["InferenceSpecification"]["Containers"]}
+    assert registered and registered <= keys
+    assert {k: artifact_patterns_matching(k) for k in registered if not artifact_patterns_matching(k)} == {}
+
+    runs = f"{RUNS_PREFIX}/{result.execution_id}/"
+    tarballs = {k for k in keys if k.startswith((f"{runs}automl/", f"{runs}xgboost/models/"))
+                and k.endswith("/model.tar.gz")}
+    assert tarballs == registered  # locally no other model tarball exists (see REAL_SAGEMAKER_TARBALLS)
+    others = keys - tarballs
+    assert {k: artifact_patterns_matching(k) for k in others if artifact_patterns_matching(k)} == {}
+
+    # The negative check covered every kind of data the run writes.
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    path = RUNS[run_name][1].get("TrainingPath", "AutoML").lower()
+    kinds = {
+        "split": f"{runs}split/",
+        "input data": split_uri(defaults["InputDataUri"])[1],
+        "evaluation": f"{runs}{path}/evaluation/",
+        "drift baseline": f"{runs}{path}/drift-baseline/",
+        "MLflow run record": f"{runs}{path}/experiment-run/",
+        "explanations": f"{runs}{path}-explanations/",
+        "predictions": f"{runs}{path}/predictions/",
+        "code": local_run.CODE_PREFIX,
+    }
+    assert [kind for kind, prefix in kinds.items() if not any(k.startswith(prefix) for k in others)] == []
+
+    # Real SageMaker puts the job name where the stand-ins put the step name.
+    step = {"automl": "AutoMLTrain", "xgboost": "XGBoostTrain"}[path]
+    for key in registered:
+        assert f"/{step}/" in key
+        real = key.replace(f"/{step}/", f"/pipelines-{result.execution_id}-{step}-Zx9/")
+        assert artifact_patterns_matching(real), real

@@ -56,6 +56,8 @@ class RunResult:
     registered: list = field(default_factory=list)
     reports: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    s3_keys: list = field(default_factory=list)
+    """Every key in the run's bucket when it ended (set by ``tools.local_run.execute``; the local S3 closes after)."""
 
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
