@@ -74,7 +74,8 @@ def role_name(prefix: str, stage: str, team: str, purpose: str) -> str:
 
 
 def forward_role_name(prefix: str, team: str) -> str:
-    """Fixed name of the development account's role that forwards `team`'s registry events to its stages."""
+    """Fixed name of the development account's role that forwards `team`'s registry events to its stages (never
+    shortened: at most 10 + 20 + 25 characters)."""
     return naming.sagemaker_name(prefix, team, FORWARD_ROLE, max_length=IAM_ROLE_NAME_LENGTH)
 
 
@@ -151,22 +152,33 @@ def allow_artifact_reads(bucket: s3.Bucket, config: PlatformConfig, team: Team) 
     return roles
 
 
+def role_name_pattern(prefix: str, stage: str, purpose: str) -> str:
+    """The names of every team's `purpose` role in `stage` (names are never shortened: a prefix has at most 10
+    characters, a stage 16 and a team 20, so ``<prefix>-<stage>-<team>-model-execution`` fits in 64)."""
+    return f"{prefix}-{stage}-*-{purpose}"
+
+
 def allow_artifact_decryption(key: kms.Key, config: PlatformConfig) -> None:
-    """Let the stage model execution roles of every staged team decrypt, through S3 only, what the key encrypts
-    (the team buckets' policies decide which objects each role may read)."""
-    staged = [team for team in config.teams if config.stages_of(team)]
-    if not staged:
+    """Let the stage model execution roles decrypt, through S3 only, what the key encrypts; the team buckets'
+    policies decide which objects each role may read. One role-name pattern per stage, so the key policy's size
+    does not grow with the number of teams (a key policy holds at most 32 KB)."""
+    stages = [stage for stage in config.stages if config.teams_in(stage)]
+    if not stages:
         return
     stack = Stack.of(key)
-    roles = [arn for team in staged for arn in stage_role_arns(key, config, team, MODEL_EXECUTION_ROLE)]
-    grant = _principals_with_roles(key, (s.account for s in config.stages), roles)
-    grant["conditions"]["StringEquals"] = {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}
+    patterns = [role_arn(stack.partition, stage.account, role_name_pattern(config.prefix, stage.name,
+                                                                           MODEL_EXECUTION_ROLE))
+                for stage in stages]
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="StageModelRolesDecryptRegisteredModelsThroughS3",
+            principals=[account_root(stack.partition, stage.account) for stage in stages],
             actions=["kms:Decrypt"],
             resources=["*"],
-            **grant,
+            conditions={
+                "ArnLike": {"aws:PrincipalArn": patterns},
+                "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
+            },
         )
     )
 
@@ -252,14 +264,15 @@ def forward_registry_events(
 
 
 def admit_registry_events(scope: Construct, config: PlatformConfig, stage: Stage) -> events.CfnEventBusPolicy | None:
-    """The stage account's default bus admits the registry events that the forwarding roles of the teams serving
-    in `stage` put, from the development account only (None when no team serves there)."""
+    """The stage account's default bus admits the registry events that the teams' forwarding roles put, from the
+    development account only (None when no team serves in `stage`)."""
     teams = config.teams_in(stage)
     if not teams:
         return None
     stack = Stack.of(scope)
-    forwarders = [role_arn(stack.partition, config.account, forward_role_name(config.prefix, team.name))
-                  for team in teams]
+    # Every team's forwarding role, by name pattern, so that the policy's size does not grow with the teams (a
+    # bus policy holds at most 10 KB); only the rules of teams serving in `stage` target this bus.
+    forwarders = role_arn(stack.partition, config.account, f"{config.prefix}-*-{FORWARD_ROLE}")
     return events.CfnEventBusPolicy(
         scope,
         "AdmitRegistryEventsFromDevelopment",
@@ -273,7 +286,7 @@ def admit_registry_events(scope: Construct, config: PlatformConfig, stage: Stage
             "Resource": bus_arn(stack.partition, stack.account, stack.region),
             "Condition": {
                 "StringEquals": {"events:source": "aws.sagemaker", "events:detail-type": MODEL_PACKAGE_STATE_CHANGE},
-                "ArnEquals": {"aws:PrincipalArn": forwarders},
+                "ArnLike": {"aws:PrincipalArn": forwarders},
             },
         },
     )

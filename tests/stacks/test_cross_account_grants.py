@@ -4,6 +4,7 @@ without stages gets none of them."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -99,8 +100,12 @@ def test_the_development_key_lets_every_stage_model_role_decrypt_through_s3_only
                     if s.get("Sid") == "StageModelRolesDecryptRegisteredModelsThroughS3"]
     assert statement["Action"] == "kms:Decrypt"
     assert sorted(statement["Principal"]["AWS"]) == sorted(f"arn:aws:iam::{a}:root" for a in (STAGING, PRODUCTION))
-    roles = [arn for team in TEAM_STAGES for arn in _role_arns(team, "model-execution")]
-    assert sorted(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == sorted(roles)
+    # one pattern per stage: the key policy does not grow with the teams (the team buckets name each role)
+    assert sorted(statement["Condition"]["ArnLike"]["aws:PrincipalArn"]) == [
+        f"arn:aws:iam::{STAGING}:role/mlp-staging-*-model-execution",
+        f"arn:aws:iam::{PRODUCTION}:role/mlp-production-*-model-execution"]
+    for role in (arn for team in TEAM_STAGES for arn in _role_arns(team, "model-execution")):
+        assert any(fnmatch.fnmatchcase(role, p) for p in statement["Condition"]["ArnLike"]["aws:PrincipalArn"]), role
     assert statement["Condition"]["StringEquals"] == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
 
 
@@ -142,9 +147,12 @@ def test_a_stage_bus_admits_only_the_development_accounts_forwarders_and_their_e
     assert statement["Resource"] == f"arn:aws:events:{REGION}:{TEAM_STAGES['fraud'][stage]}:event-bus/default"
     assert statement["Condition"] == {
         "StringEquals": {"events:source": "aws.sagemaker", "events:detail-type": MODEL_PACKAGE_STATE_CHANGE},
-        "ArnEquals": {"aws:PrincipalArn": [f"arn:aws:iam::{DEVELOPMENT}:role/mlp-{t}-forward-registry-events"
-                                           for t in teams]},
+        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{DEVELOPMENT}:role/mlp-*-forward-registry-events"},
     }
+    # the pattern takes the forwarding role of each team serving in the stage
+    for team in teams:
+        assert fnmatch.fnmatchcase(f"arn:aws:iam::{DEVELOPMENT}:role/{cross_account.forward_role_name('mlp', team)}",
+                                   statement["Condition"]["ArnLike"]["aws:PrincipalArn"])
 
 
 @pytest.mark.parametrize(("stage", "team"), [("staging", "fraud"), ("staging", "churn"), ("production", "fraud")])
@@ -188,3 +196,33 @@ def test_no_cross_account_statement_admits_everyone(multi_account):
                         found += 1
                         assert "aws:PrincipalArn" in json.dumps(statement.get("Condition", {})), (name, statement)
     assert found >= 6  # two groups (two statements each), two bucket statements, the key, two buses
+
+
+def test_the_key_and_bus_policies_do_not_grow_with_the_teams(multi_account, tmp_path_factory):
+    """A key policy holds at most 32 KB and a bus policy 10 KB: with 60 teams serving in every stage they are what
+    they are with the example's two teams; the per-team grants live in each team's own group and bucket policies."""
+    import yaml
+
+    from stacks.config import parse_config
+    from tests.conftest import synthesize
+
+    data = yaml.safe_load(MULTI_ACCOUNT_CONFIG.read_text())
+    fraud = next(t for t in data["teams"] if t["name"] == "fraud")
+    data["teams"] = [{**fraud, "name": f"team{i}", "users": []} for i in range(60)]
+    data["studio"]["default_mlflow_team"] = "team0"
+    many = synthesize(parse_config(data), tmp_path_factory.mktemp("many-staged-teams"), policy_gates=False,
+                      teams=["team0"])
+
+    def key_statements(templates):
+        (key,) = _resources(templates["mlp-platform"], "AWS::KMS::Key").values()
+        return [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                if s.get("Sid") == "StageModelRolesDecryptRegisteredModelsThroughS3"]
+
+    def bus_statement(templates, stage):
+        (policy,) = _resources(templates[f"mlp-{stage}-platform"], "AWS::Events::EventBusPolicy").values()
+        return policy["Properties"]["Statement"]
+
+    assert len(key_statements(many.templates)) == 1
+    assert key_statements(many.templates) == key_statements(multi_account.templates)
+    for stage in ("staging", "production"):
+        assert bus_statement(many.templates, stage) == bus_statement(multi_account.templates, stage)
