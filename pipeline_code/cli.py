@@ -7,8 +7,12 @@ Commands:
   values are checked against the deployed pipeline's own definition first;
 - ``follow --execution ARN``: show the execution's progress until it ends (steps done of its path, running
   steps' elapsed time and job metric; a live table on a terminal, one line per change otherwise);
-- ``versions --group NAME``: the group's model versions, newest first, with test AUC and approval status;
-- ``approve`` / ``reject --group NAME --version N --comment TEXT``: set a version's approval status.
+- ``versions --group NAME``: the group's model versions, newest first, with approval status, test quality,
+  who registered each and who approved or rejected it;
+- ``approve`` / ``reject --group NAME --version N --comment TEXT``: set a version's approval status; the
+  comment (required, not blank) is recorded as its approval description, which the deploy automation requires
+  of a reviewer's approval. Where the platform requires reviewers only the team's reviewers may approve; a
+  refusal is one line naming the caller (exit 3), see docs/security.md, "Reviewer approval".
 
 ``python -m pipeline_code.cli --help`` lists them; every command takes ``--region``.
 """
@@ -25,10 +29,25 @@ from pipeline_code import examples, progress, split
 from pipeline_code.definition import DATA_ROOT, PARAMETERS, TRAINING_PATHS
 
 TERMINAL_EXECUTION_STATES = ("Succeeded", "Failed", "Stopped")
+DECIDED_STATES = ("Approved", "Rejected")
 
 
 class CliError(ValueError):
     """A request the command refuses before calling AWS."""
+
+
+class DecisionDenied(Exception):
+    """UpdateModelPackage answered AccessDenied: the caller may not approve (or reject) the version."""
+
+    def __init__(self, group: str, version: int, approved: bool):
+        super().__init__(group, version, approved)
+        self.group, self.version, self.approved = group, version, approved
+
+    def message(self, caller: str) -> str:
+        verb = "approve" if self.approved else "reject"
+        who_may = "the team's reviewers" if self.approved else "the team's members and reviewers"
+        return (f"{caller} may not {verb} version {self.version} of {self.group}: only {who_may} may {verb} "
+                f'(see docs/security.md, "Reviewer approval")')
 
 
 def _automl_objectives() -> tuple:
@@ -120,8 +139,33 @@ def follow(client, execution_arn: str, out=sys.stdout, poll_seconds: float = 30.
         display.close(view if view is not None and view.status in TERMINAL_EXECUTION_STATES else None)
 
 
+def who(user_context: dict | None) -> str:
+    """A SageMaker ``UserContext`` (``CreatedBy``, ``LastModifiedBy``) as a short name for display.
+
+    The Studio user profile name when present; else the IAM identity's ``SourceIdentity`` when present; else
+    the IAM identity ARN, an assumed-role session ARN shortened to ``RoleName/session``
+    (``arn:aws:sts::111122223333:assumed-role/RoleName/session``) and any other ARN shown whole; else
+    ``"unknown"`` (``None``, an empty context, empty strings)."""
+    context = user_context or {}
+    identity = context.get("IamIdentity") or {}
+    if context.get("UserProfileName"):
+        return context["UserProfileName"]
+    if identity.get("SourceIdentity"):
+        return identity["SourceIdentity"]
+    arn = identity.get("Arn") or ""
+    if not arn:
+        return "unknown"
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        return parts[5][len("assumed-role/"):]
+    return arn
+
+
 def versions(client, group: str) -> list:
-    """Model versions of ``group``, newest first, as dicts for display."""
+    """Model versions of ``group``, newest first, as dicts for display.
+
+    ``registered_by`` is who created the version; ``decided_by`` who last changed it when it is Approved or
+    Rejected (the approver or rejecter), else ``"-"`` (see ``who``)."""
     result = []
     paginator = client.get_paginator("list_model_packages")
     for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"):
@@ -129,10 +173,11 @@ def versions(client, group: str) -> list:
             detail = client.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
             metadata = detail.get("CustomerMetadataProperties", {})
             metrics = detail.get("ModelMetrics", {})
+            approval = summary.get("ModelApprovalStatus", "")
             result.append(
                 {
                     "version": summary.get("ModelPackageVersion"),
-                    "approval": summary.get("ModelApprovalStatus", ""),
+                    "approval": approval,
                     "created": summary.get("CreationTime"),
                     "quality": (f"{metadata['QualityMetric']} {metadata.get('QualityValue', '')}"
                                 if "QualityMetric" in metadata else f"auc {metadata.get('TestAUC', '')}"),
@@ -141,24 +186,35 @@ def versions(client, group: str) -> list:
                     "explainability_report": bool(metrics.get("Explainability")),
                     "arn": summary["ModelPackageArn"],
                     "comment": detail.get("ApprovalDescription", ""),
+                    "registered_by": who(detail.get("CreatedBy")),
+                    "decided_by": who(detail.get("LastModifiedBy")) if approval in DECIDED_STATES else "-",
                 }
             )
     return result
 
 
 def format_versions(rows: list) -> str:
-    lines = [f"{'version':>7}  {'approval':<22} {'test quality':<18} {'path':<8} reports  comment"]
+    """One line per version; the who-columns are as wide as their longest name, the comment comes last."""
+    registered = max([len("registered by")] + [len(row["registered_by"]) for row in rows])
+    decided = max([len("decided by")] + [len(row["decided_by"]) for row in rows])
+    lines = [f"{'version':>7}  {'approval':<22} {'test quality':<18} {'path':<8} reports  "
+             f"{'registered by':<{registered}}  {'decided by':<{decided}}  comment"]
     for row in rows:
         reports = ("B" if row["bias_report"] else "-") + ("E" if row["explainability_report"] else "-")
         lines.append(
             f"{row['version']!s:>7}  {row['approval']:<22} {row['quality']!s:<18} {row['path']:<8} "
-            f"{reports:<8} {row['comment']}"
+            f"{reports:<8} {row['registered_by']:<{registered}}  {row['decided_by']:<{decided}}  {row['comment']}"
+            .rstrip()
         )
     return "\n".join(lines)
 
 
 def set_approval(client, group: str, version: int, approved: bool, comment: str) -> str:
-    """Approve or reject version ``version`` of ``group`` with ``comment``; returns the package ARN."""
+    """Approve or reject version ``version`` of ``group`` with ``comment`` (its ApprovalDescription); returns
+    the package ARN. A blank comment is refused before any AWS call; an AccessDenied from UpdateModelPackage
+    raises ``DecisionDenied``."""
+    from botocore.exceptions import ClientError
+
     if not comment.strip():
         raise CliError("a comment is required when approving or rejecting")
     arn = None
@@ -167,12 +223,27 @@ def set_approval(client, group: str, version: int, approved: bool, comment: str)
             arn = row["arn"]
     if arn is None:
         raise CliError(f"group {group!r} has no version {version}")
-    client.update_model_package(
-        ModelPackageArn=arn,
-        ModelApprovalStatus="Approved" if approved else "Rejected",
-        ApprovalDescription=comment,
-    )
+    try:
+        client.update_model_package(
+            ModelPackageArn=arn,
+            ModelApprovalStatus="Approved" if approved else "Rejected",
+            ApprovalDescription=comment,
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
+            raise DecisionDenied(group, version, approved) from error
+        raise
     return arn
+
+
+def caller_arn(sts_client) -> str:
+    """The caller's ARN from ``sts:GetCallerIdentity``, or ``"you"`` when that call fails."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return sts_client.get_caller_identity()["Arn"]
+    except (BotoCoreError, ClientError, KeyError):
+        return "you"
 
 
 def upload_data(s3_client, bucket: str, example: str, rows: int, seed: int, prefix: str) -> list:
@@ -196,6 +267,15 @@ def region_option(parser: argparse.ArgumentParser, top: bool) -> None:
                         help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION / the AWS config)")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it has one (not for required options or a ``None`` default)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline_code.cli", description=__doc__.split("\n")[0])
     region_option(parser, top=True)
@@ -203,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text,
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                  formatter_class=HelpFormatter)
         region_option(sub, top=False)
         return sub
 
@@ -230,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     follow_parser.add_argument("--execution", required=True, help="pipeline execution ARN")
     follow_parser.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between polls")
 
-    versions_parser = command("versions", "list the group's model versions, newest first")
+    versions_parser = command("versions", "list the group's model versions, newest first: approval status, test "
+                                           "quality, reports, who registered each and who approved or "
+                                           "rejected it, and the approval comment")
     versions_parser.add_argument("--group", required=True, help="model package group name")
 
     for name, text in (("approve", "approve a model version (its endpoint deploys)"),
@@ -238,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
         decision = command(name, text)
         decision.add_argument("--group", required=True, help="model package group name")
         decision.add_argument("--version", type=int, required=True, help="version number (see `versions`)")
-        decision.add_argument("--comment", required=True, help="why, recorded on the version")
+        decision.add_argument("--comment", required=True,
+                              help="why (not blank), recorded as the version's approval description; "
+                                   "the deploy automation requires it of reviewers")
     return parser
 
 
@@ -284,7 +368,11 @@ def run_command(args: argparse.Namespace, session) -> int:
     if args.command == "versions":
         print(format_versions(versions(client, args.group)))
         return 0
-    arn = set_approval(client, args.group, args.version, args.command == "approve", args.comment)
+    try:
+        arn = set_approval(client, args.group, args.version, args.command == "approve", args.comment)
+    except DecisionDenied as denied:
+        print(f"error: {denied.message(caller_arn(session.client('sts')))}", file=sys.stderr)
+        return 3
     print(f"{'approved' if args.command == 'approve' else 'rejected'} {arn}")
     return 0
 

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema, to_jsonable_python
 
+from lambdas.common import naming
 from pipeline_code import definition as definition_module
 from pipeline_code import problem as problem_module
 from stacks.regions import SUPPORTED_REGIONS
@@ -45,6 +46,8 @@ from stacks.regions import SUPPORTED_REGIONS
 MAX_GROUP_NAME_LENGTH = 47
 MAX_PROFILE_NAME_LENGTH = 63
 MAX_USE_CASES_PER_TEAM = 4
+MAX_REVIEWER_USERS = 20
+MAX_REVIEWER_ROLES = 10
 IDLE_MINUTES_MIN = 60
 IDLE_MINUTES_MAX = 525_600
 # `<prefix>-platform-...` names the platform's own resources (its stack, its alarms, which its topic admits).
@@ -60,8 +63,12 @@ REGIONS_WITHOUT_BUDGETS = ("eu-north-1",)
 # Rules about several fields at once: the loader checks them, the editor schema cannot say them.
 LOADER_ONLY_RULES = {
     "names_fit_after_prefixing": f"`<prefix>-<team>-<use case>` is at most {MAX_GROUP_NAME_LENGTH} characters "
-    f"and `<team>-<user>` at most {MAX_PROFILE_NAME_LENGTH}",
+    f"and `<team>-<user>` (`<team>-review-<user>` for reviewers) at most {MAX_PROFILE_NAME_LENGTH}",
     "unique_team_names": "no two teams have the same `name`",
+    "reviewers_are_users": "every user in a `reviewers.users` list is a user of one of `teams` (a user of the "
+    "platform's Studio domain)",
+    "reviewers_when_required": "with `approval.reviewers_required`, every team with use cases has reviewers: its "
+    "own `reviewers` or `approval.reviewers`",
     "unique_use_case_names": "no two use cases of a team have the same `name`",
     "unique_quotas": "no two `quotas` entries have the same `instance_type` and `usage`",
     "studio_idle_timeouts": "`studio.max_idle_timeout_minutes` is at least `studio.idle_timeout_minutes`",
@@ -162,6 +169,14 @@ def _none_of(values: typing.Iterable[str], why: str) -> _Rule:
     return _Rule({"not": {"enum": values}}, check)
 
 
+def _not_reviewer_like(value: str) -> str:
+    reserved = f"{naming.REVIEWER_PROFILE_INFIX}-"
+    if value.startswith(reserved):
+        raise ValueError(f"{value!r} is not allowed: a team user name never starts with {reserved!r} (the Studio "
+                         f"profiles <team>-{reserved}<user> are the reviewers'); choose another name")
+    return value
+
+
 def _any_case(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
 
@@ -188,6 +203,14 @@ StageName = Annotated[
 UserName = Annotated[
     str,
     _pattern(r"[a-z0-9](-?[a-z0-9]){0,39}", "1-40 lowercase letters or digits, with single hyphens between them"),
+]
+MemberName = Annotated[
+    UserName,
+    _Rule(
+        {"not": {"pattern": f"^{naming.REVIEWER_PROFILE_INFIX}-.*$"},
+         "patternErrorMessage": f"does not start with '{naming.REVIEWER_PROFILE_INFIX}-'"},
+        lambda value: _not_reviewer_like(value),
+    ),
 ]
 UseCaseName = Annotated[
     str,
@@ -1192,12 +1215,56 @@ class Stage(Strict):
         None, description="The idle-endpoint reaper of this stage's account; unset: the platform's `reaper`.")
 
 
+class Reviewers(Strict):
+    """The people who approve and reject model versions: Studio users and IAM roles."""
+
+    users: list[UserName] = Field(
+        default_factory=list, max_length=MAX_REVIEWER_USERS, json_schema_extra=_unique_items(),
+        description="Users of the config's teams (the Studio domain's users) who review; each gets, per team it "
+        "reviews, the Studio profile `<team>-review-<user>`, which runs as the team's reviewer role.",
+    )
+    role_arns: list[RoleArn] = Field(
+        default_factory=list, max_length=MAX_REVIEWER_ROLES, json_schema_extra=_unique_items(),
+        description="IAM roles (of any account; they must exist when the team stack deploys) that may assume the "
+        "team's reviewer role `<prefix>-<team>-model-reviewer`; a listed role that approves with permissions of "
+        "its own counts as a reviewer too.",
+    )
+
+    @classmethod
+    def _problems(cls, data: dict[str, Any], ok: Ok) -> list[Problem]:
+        users = [(i, u) for i, u in _items(data.get("users")) if ok("users", i)]
+        arns = [(i, a) for i, a in _items(data.get("role_arns")) if ok("role_arns", i)]
+        return [
+            *_duplicates(users, "users", "reviewer user", UNIQUE_ITEMS_RULE),
+            *_duplicates(arns, "role_arns", "reviewer role ARN", UNIQUE_ITEMS_RULE),
+        ]
+
+
+class Approval(Strict):
+    """Who may send a model version live: with `reviewers_required`, only a reviewer who did not build it."""
+
+    reviewers_required: StrictBool = Field(
+        False,
+        description="Maker-checker: the team role registers versions only as PendingManualApproval and may only "
+        "reject; a team's reviewers approve, and the deploy automation deploys only a version approved, with a "
+        "description, by a reviewer who did not build it. Off by default so that configs written before reviewers "
+        "and one-person teams deploy unchanged.",
+    )
+    reviewers: Reviewers = Field(
+        default_factory=Reviewers, description="Reviewers of every team, besides each team's own `reviewers`.")
+
+
 class Team(Strict):
     """One data-science team: its people, its use cases and where its alerts go."""
 
     name: TeamName
     cost_center: TagValue
-    users: list[UserName] = Field(default_factory=list, json_schema_extra=_unique_items())
+    users: list[MemberName] = Field(default_factory=list, json_schema_extra=_unique_items())
+    reviewers: Reviewers = Field(
+        default_factory=Reviewers,
+        description="Who approves and rejects the team's model versions (with `approval.reviewers`, which review "
+        "every team); required when `approval.reviewers_required` is true and the team has use cases.",
+    )
     use_cases: list[UseCase] = Field(
         default_factory=list,
         max_length=MAX_USE_CASES_PER_TEAM,
@@ -1482,6 +1549,7 @@ class PlatformConfig(Strict):
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, json_schema_extra=_keys_checked, description="Extra tags on every taggable resource."
     )
+    approval: Approval = Field(default_factory=Approval)
     break_glass_role_arns: list[RoleArn] = Field(
         default_factory=list,
         max_length=10,
@@ -1590,6 +1658,7 @@ class PlatformConfig(Strict):
         arns = [(i, arn) for i, arn in _items(data.get("break_glass_role_arns")) if ok("break_glass_role_arns", i)]
         problems += _duplicates(arns, "break_glass_role_arns", "break-glass role ARN", UNIQUE_ITEMS_RULE)
         problems += _stage_problems(data, ok)
+        problems += _reviewer_problems(data, ok)
         return problems
 
     def team(self, name: str) -> Team:
@@ -1607,8 +1676,60 @@ class PlatformConfig(Strict):
         """The teams that serve in `stage`, in config order."""
         return [team for team in self.teams if stage in self.stages_of(team)]
 
+    def reviewers_of(self, team: Team) -> Reviewers:
+        """`team`'s own reviewers and the platform's, each once, the team's first."""
+        users = list(dict.fromkeys([*team.reviewers.users, *self.approval.reviewers.users]))
+        arns = list(dict.fromkeys([*team.reviewers.role_arns, *self.approval.reviewers.role_arns]))
+        return Reviewers(users=users, role_arns=arns)
+
     def serves_in_development(self, team: Team) -> bool:
         return not self.stages_of(team)
+
+
+def _reviewer_problems(data: dict[str, Any], ok: Ok) -> list[Problem]:
+    """Reviewer users are users of the config; their profile names fit; reviewers exist where they are required."""
+    problems: list[Problem] = []
+    teams = [(ti, t) for ti, t in _items(data.get("teams")) if isinstance(t, dict)]
+    known = sorted({u for ti, t in teams for ui, u in _items(t.get("users")) if ok("teams", ti, "users", ui)})
+    users_ok = all(ok("teams", ti, "users") for ti, _ in teams)
+    approval = data.get("approval") if isinstance(data.get("approval"), dict) else {}
+    shared = approval.get("reviewers") if isinstance(approval.get("reviewers"), dict) else {}
+    lists = [(("approval", "reviewers"), shared, None)]
+    lists += [(("teams", ti, "reviewers"), t.get("reviewers") if isinstance(t.get("reviewers"), dict) else {}, t)
+              for ti, t in teams]
+    for where, reviewers, team in lists:
+        for ui, user in _items(reviewers.get("users")):
+            if not ok(*where, "users", ui):
+                continue
+            if users_ok and user not in known:
+                allowed = ", ".join(known) if known else "none: the config's teams list no users"
+                problems.append(Problem(
+                    (*where, "users", ui), user,
+                    f"{user!r} is not allowed: a user of one of the config's teams, the Studio domain's users "
+                    f"({allowed})", "reviewers_are_users"))
+            reviewed = [team] if team is not None else [t for _, t in teams]
+            for reviewed_team in reviewed:
+                name = reviewed_team.get("name")
+                if not isinstance(name, str):
+                    continue
+                profile = naming.reviewer_profile_name(name, user)
+                if len(profile) > MAX_PROFILE_NAME_LENGTH:
+                    problems.append(Problem(
+                        (*where, "users", ui), user,
+                        f"{user!r} makes the reviewer profile name {profile!r} {len(profile)} characters long; at "
+                        f"most {MAX_PROFILE_NAME_LENGTH} are allowed", "names_fit_after_prefixing"))
+    if approval.get("reviewers_required") is True and ok("approval"):
+        shared_any = bool(shared.get("users") or shared.get("role_arns"))
+        for ti, team in teams:
+            own = team.get("reviewers") if isinstance(team.get("reviewers"), dict) else {}
+            if team.get("use_cases") and not shared_any and not (own.get("users") or own.get("role_arns")) \
+                    and ok("teams", ti, "reviewers"):
+                problems.append(Problem(
+                    ("teams", ti, "reviewers"), own,
+                    f"team {team.get('name')!r} has no reviewers, but approval.reviewers_required is true: list "
+                    f"Studio users (reviewers.users) or IAM role ARNs (reviewers.role_arns) under teams[{ti}].reviewers, "
+                    "or under approval.reviewers for every team", "reviewers_when_required"))
+    return problems
 
 
 def _location(loc: tuple[Any, ...]) -> str:

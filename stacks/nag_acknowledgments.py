@@ -113,11 +113,44 @@ def team_acknowledgments(stack: "TeamStack") -> list[Acknowledgment]:
     ]
     if stack.model_execution_role is not None:
         entries += model_execution_role_acknowledgments(stack, bucket, reads_artifacts=True)
+    if stack.reviewers is not None:
+        entries += reviewer_role_acknowledgments(stack, bucket, domain)
     if stack.forwarding is not None:
         entries.append(Acknowledgment(
             "ForwardFailedEventsQueue/Resource", "AwsSolutions-SQS3",
             "This queue is itself the dead-letter queue of the rules that forward registry events to the stage "
             "accounts (a rule target's dead-letter queue, which cdk-nag does not see)."))
+    return entries
+
+
+def reviewer_role_acknowledgments(stack: "TeamStack", bucket: str, domain: str) -> list[Acknowledgment]:
+    """The findings of a team's reviewer role (`stacks.team_review.TeamReviewers`)."""
+    from stacks.team_review import REPORT_KEY_PATTERNS
+
+    policy = "ReviewerRole/ReviewPolicy/Resource"
+    prefix, team = stack.resource_prefix, stack.team.name
+    entries = [
+        Acknowledgment(policy, f"{IAM5}[Resource::{SAGEMAKER_ARN}:model-package/{prefix}*/*]",
+                       "Versions of the team's own registry groups, which the reviewers approve and reject; versions "
+                       "are created at run time."),
+        Acknowledgment(policy, f"{IAM5}[Resource::{SAGEMAKER_ARN}:model-package-group/{prefix}*]",
+                       "The team's own registry groups (prefix-named; one per use case)."),
+        Acknowledgment(policy, f"{IAM5}[Resource::*]",
+                       "Only sagemaker:ListModelPackageGroups/ListModelPackages and the Studio List* calls, which "
+                       "have no resource-level permissions."),
+    ]
+    entries += [
+        Acknowledgment(policy, f"{IAM5}[Resource::{bucket}/{pattern}]",
+                       "The evaluation, bias/SHAP and drift-baseline reports the versions link, read-only; their keys "
+                       "hold the pipeline execution id, made at run time.")
+        for pattern in REPORT_KEY_PATTERNS
+    ]
+    entries += [
+        Acknowledgment(policy, f"{IAM5}[Resource::{SAGEMAKER_ARN}:{kind}/{domain}/{team}-review-*{tail}]",
+                       "The reviewers' own Studio profiles <team>-review-<user>, their spaces and apps (named at run "
+                       "time); the team role is denied them.")
+        for kind, tail in (("user-profile", ""), ("space", ""), ("app", "/*"))
+    ] if stack.reviewers.profiles else []
     return entries
 
 
@@ -238,6 +271,11 @@ def deploy_on_approval_acknowledgments(construct) -> list[Acknowledgment]:
                        f"Versions of the team's own registry group {group}; versions are created at run time.")
         for group in sorted(construct.groups.values())
     ]
+    if construct.reviewer_rules is not None and not construct.reads_another_account:
+        entries.append(Acknowledgment(
+            deploy_policy, f"{IAM5}[Resource::{sagemaker}:pipeline/{prefix}*/execution/*]",
+            "Executions of the team's own pipelines (ids made at run time): the reviewer check reads who started the "
+            "execution that registered a version."))
     entries += [
         Acknowledgment(deploy_policy, f"{IAM5}[Resource::{sagemaker}:model/{prefix}*]", run_time),
         Acknowledgment(deploy_policy, f"{IAM5}[Resource::{sagemaker}:endpoint-config/{prefix}*]", run_time),

@@ -27,6 +27,7 @@ from lambdas.common import naming
 from stacks import cross_account
 from stacks.config import PlatformConfig, Stage, Team
 from stacks.constructs.dashboards import PlatformDashboard
+from stacks.constructs.deploy_on_approval import ApprovalRules
 from stacks.constructs.idle_endpoint_reaper import IdleEndpointReaper
 from stacks.constructs.model_registry import RegistryLocation
 from stacks.platform_stack import add_access_log_bucket, add_alert_topic, add_platform_key
@@ -115,6 +116,7 @@ class StageTeamStack(Stack):
             model_execution_role=self.model_execution_role,
             registry=registry_location(config),
             deploy_role_name=cross_account.role_name(self.prefix, stage.name, team.name, cross_account.DEPLOY_ROLE),
+            approval_rules=ApprovalRules.of(config, team),
         )
         self.deploy_on_approval = self.serving.deploy_on_approval
         self.dashboard = self.serving.dashboard

@@ -23,7 +23,7 @@ from aws_cdk import aws_sns as sns
 from lambdas.common import naming
 from stacks.config import Team
 from stacks.constructs.dashboards import TeamDashboard
-from stacks.constructs.deploy_on_approval import DeployOnApproval, alarm_names
+from stacks.constructs.deploy_on_approval import ApprovalRules, DeployOnApproval, alarm_names
 from stacks.constructs.endpoint_monitoring import EndpointMonitoring
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.model_registry import SAME_STACK, RegistryLocation
@@ -55,6 +55,7 @@ def add_team_serving(
     building_pipelines: Sequence[ExperimentPipeline] = (),
     registry: RegistryLocation = SAME_STACK,
     deploy_role_name: str | None = None,
+    approval_rules: ApprovalRules | None = None,
 ) -> TeamServing:
     """Add the team's serving constructs to `stack` (ids ``DeployOnApproval``, ``EndpointMonitoring``,
     ``Dashboard``) for endpoints that run as `model_execution_role` (`add_model_execution_role`), whose data
@@ -64,7 +65,8 @@ def add_team_serving(
     pipelines, `registry_groups` maps use case to registry group name and `building_pipelines` are the team's
     experiment pipelines whose uploaded code the monitoring reuses. A stack without it (a stage account's)
     cannot monitor endpoints (the config refuses monitoring there); it serves from `registry` with a deploy role
-    named `deploy_role_name`, which that registry's policy admits.
+    named `deploy_role_name`, which that registry's policy admits. `approval_rules` (reviewers required): the
+    deploy function serves only versions approved by one of those reviewers who did not build them.
     """
     if execution_role is None and any(use_case.endpoint.monitoring.enabled for use_case in team.use_cases):
         raise ValueError(f"team {team.name}: endpoint monitoring needs the building side (execution role, "
@@ -80,6 +82,7 @@ def add_team_serving(
         data_bucket=data_bucket,
         registry=registry,
         deploy_role_name=deploy_role_name,
+        reviewer_rules=approval_rules,
     )
     monitoring = EndpointMonitoring(
         stack,

@@ -21,11 +21,13 @@ from stacks import cross_account
 from stacks.config import PlatformConfig, Team
 from stacks.constructs.budgets import CostBudget, team_budget_name
 from stacks.constructs.dashboards import TeamDashboard
+from stacks.constructs.deploy_on_approval import ApprovalRules
 from stacks.constructs.experiment_pipeline import ExperimentPipeline
 from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.role_grants import grant_image_pull_and_logs, grant_key_use
 from stacks.team_buckets import add_team_bucket, deny_data_to_all_but
+from stacks.team_review import TeamReviewers, separate_duties
 from stacks.team_serving import add_model_execution_role, add_team_serving
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -45,6 +47,8 @@ TEAM_NAMED_RESOURCE_TYPES = (
     "model-package-group",
 )
 
+# Registry writes that decide a version's approval: with reviewers required, `separate_duties` grants them narrowed.
+APPROVAL_ACTIONS = ("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage")
 # What a team's users and jobs may do to their own named SageMaker resources.
 TEAM_SAGEMAKER_ACTIONS = (
     "sagemaker:AddTags",
@@ -178,6 +182,7 @@ class TeamStack(Stack):
         self.prefix = config.prefix
         self.resource_prefix = naming.team_resource_prefix(config.prefix, team.name)
         self.serves_here = config.serves_in_development(team)
+        self.reviewers_required = config.approval.reviewers_required
 
         self.data_bucket = add_team_bucket(self, "DataBucket", key=key, access_log_bucket=access_log_bucket,
                                            log_file_prefix=f"{self.prefix}-team-{team.name}/")
@@ -203,6 +208,13 @@ class TeamStack(Stack):
         self.mlflow_app_arn = self.mlflow_app.attr_arn
         self._grant_team_execution(self.execution_role, key)
         self._grant_studio_use(self.execution_role, domain_id)
+        if self.reviewers_required:
+            separate_duties(self.execution_role, prefix=self.prefix, team=team.name, domain_id=domain_id)
+        reviewers = config.reviewers_of(team)
+        self.reviewers = None
+        if team.use_cases and (reviewers.users or reviewers.role_arns):
+            self.reviewers = TeamReviewers(self, prefix=self.prefix, team=team, reviewers=reviewers,
+                                           data_bucket=self.data_bucket, key=key, domain_id=domain_id)
         self.mlflow_default_domain = None
         if config.studio.default_mlflow_team == team.name:
             self.mlflow_default_domain = MlflowDefaultDomain(
@@ -214,7 +226,7 @@ class TeamStack(Stack):
                 self,
                 f"Profile-{user}",
                 domain_id=domain_id,
-                user_profile_name=f"{team.name}-{user}",
+                user_profile_name=naming.user_profile_name(team.name, user),
                 user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
                     execution_role=self.execution_role.role_arn
                 ),
@@ -240,13 +252,14 @@ class TeamStack(Stack):
             self.model_package_groups[use_case.name] = group
 
         self.studio_teardown = None
-        if self.user_profiles:
+        reviewer_profiles = self.reviewers.profiles if self.reviewers is not None else []
+        if self.user_profiles or reviewer_profiles:
             self.studio_teardown = StudioTeardown(
                 self,
                 "StudioTeardown",
                 domain=domain_id,
                 kms_key=key,
-                user_profiles=self.user_profiles,
+                user_profiles=self.user_profiles + reviewer_profiles,
                 resource_name_prefix=f"{team.name}-",
             )
         self.pipelines = {
@@ -283,6 +296,7 @@ class TeamStack(Stack):
                                  for name, group in self.model_package_groups.items()},
                 building_pipelines=list(self.pipelines.values()),
                 model_execution_role=self.model_execution_role,
+                approval_rules=ApprovalRules.of(config, team),
             )
             self.deploy_on_approval = self.serving.deploy_on_approval
             self.monitoring = self.serving.monitoring
@@ -306,6 +320,8 @@ class TeamStack(Stack):
         if self.model_execution_role is not None:
             CfnOutput(self, "ModelExecutionRoleArn", value=self.model_execution_role.role_arn)
         CfnOutput(self, "MlflowAppArn", value=self.mlflow_app_arn)
+        if self.reviewers is not None:
+            CfnOutput(self, "ReviewerRoleArn", value=self.reviewers.role.role_arn)
 
     def _share_with_stages(self, config: PlatformConfig, key: kms.IKey) -> None:
         """The team's stage accounts may read its registry and registered models; its registry events go there."""
@@ -323,6 +339,8 @@ class TeamStack(Stack):
         serving = [self.model_execution_role.role_arn] if self.model_execution_role is not None else []
         serving += self.stage_model_role_arns
         allowed = [self.execution_role.role_arn, *serving, self.mlflow_role.role_arn]
+        if self.reviewers is not None:
+            allowed.append(self.reviewers.role.role_arn)
         allowed += [pipeline.code_deployment.handler_role.role_arn for pipeline in self.pipelines.values()]
         allowed += list(break_glass_role_arns)
         deny_data_to_all_but(self.data_bucket, sid="DataOnlyForTheTeamsRoles", allowed_role_arns=allowed)
@@ -445,10 +463,11 @@ class TeamStack(Stack):
             )
         )
         grant_key_use(role, key)
+        actions = [a for a in TEAM_SAGEMAKER_ACTIONS if not (self.reviewers_required and a in APPROVAL_ACTIONS)]
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="TeamNamedSageMakerResources",
-                actions=list(TEAM_SAGEMAKER_ACTIONS),
+                actions=actions,
                 resources=self._team_arns(*TEAM_NAMED_RESOURCE_TYPES)
                 + [
                     sagemaker_arn(f"model-package/{self.resource_prefix}*/*"),

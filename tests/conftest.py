@@ -79,6 +79,20 @@ EDGE_CONFIGS = {
             {"name": "beta", "cost_center": "CC-2", "users": ["u1"], "use_cases": []},
         ],
     },
+    "reviewers": {
+        "prefix": "edge",
+        "account": "210987654321",
+        "region": "eu-west-1",
+        "approval": {"reviewers_required": True,
+                     "reviewers": {"role_arns": ["arn:aws:iam::210987654321:role/governance/ModelRisk"]}},
+        "teams": [
+            {"name": "alpha", "cost_center": "CC-1", "users": ["u1", "u2"],
+             "reviewers": {"users": ["r1", "u2"]},
+             "use_cases": [{"name": "score"}, {"name": "rank", "endpoint": {"data_capture": {"enabled": True}}}]},
+            {"name": "risk", "cost_center": "CC-2", "users": ["r1"]},
+            {"name": "beta", "cost_center": "CC-3", "users": ["b1"], "use_cases": [{"name": "score"}]},
+        ],
+    },
     "one stage": {
         "prefix": "edge",
         "account": "210987654321",

@@ -51,6 +51,8 @@ LOADER_ONLY = {
     "unique_quotas",  # same, a pair of keys
     "studio_idle_timeouts",  # compares two fields
     "studio_default_mlflow_team",  # a team name against the names of the config's teams
+    "reviewers_are_users",  # a reviewer name against the users of every team
+    "reviewers_when_required",  # a team's reviewers against the platform's switch and reviewers
     "fleet_for_shifting",  # deployment style against the instance count
     "autoscaling_limits",  # min, initial, max and floors against each other; floor names unique
     "endpoint_quota_covers_fleets",  # a quota against the sum of the use cases' largest fleets
@@ -364,6 +366,18 @@ SINGLE_FIELD = [
     Mistake("teams.1.stages.0", "team", base=MA),
     Mistake("teams.1.stages", ["staging", "staging"], shown="duplicate stage name 'staging'", base=MA),
     Mistake("teams.0.stages", "staging", shown="valid list"),
+    Mistake("approval", "on", shown="valid dictionary"),
+    Mistake("approval.reviewers_required", "yes", shown="true or false"),
+    Mistake("approval.reviewers", ["carol"], shown="valid dictionary"),
+    Mistake("approval.reviewers.users", ["Carol"], where="approval.reviewers.users.0", shown="'Carol'"),
+    Mistake("approval.reviewers.users", ["carol", "carol"], shown="duplicate reviewer user 'carol'"),
+    Mistake("teams.0.reviewers", "carol", shown="valid dictionary"),
+    Mistake("teams.0.reviewers.users", ["carol smith"], where="teams.0.reviewers.users.0", shown="'carol smith'"),
+    Mistake("teams.0.reviewers.role_arns", ["arn:aws:iam::123456789012:user/jo"],
+            where="teams.0.reviewers.role_arns.0", shown="not a user or an assumed-role session"),
+    Mistake("teams.0.reviewers.role_arns", [ARN, ARN], shown="duplicate reviewer role ARN"),
+    Mistake("teams.0.reviewers.unknown", [], shown="unknown key"),
+    Mistake("teams.0.users.0", "review-alice", shown="never starts with 'review-'"),
 ]
 
 # (mistake, the rule it breaks): the loader rejects each, the schema accepts it
@@ -375,6 +389,12 @@ SEVERAL_FIELDS = [
     (Mistake("quotas.1.usage", "processing", where="quotas", shown="('ml.m5.4xlarge', 'processing')"), "unique_quotas"),
     (Mistake("studio.max_idle_timeout_minutes", 60, shown="60"), "studio_idle_timeouts"),
     (Mistake("studio.default_mlflow_team", "nobody", shown="'nobody'"), "studio_default_mlflow_team"),
+    (Mistake("teams.0.reviewers", {"users": ["zoe"]}, where="teams.0.reviewers.users.0",
+             shown="a user of one of the config's teams"), "reviewers_are_users"),
+    (Mistake("approval", {"reviewers_required": True, "reviewers": {"users": ["nobody"]}},
+             where="approval.reviewers.users.0", shown="'nobody' is not allowed"), "reviewers_are_users"),
+    (Mistake("approval", {"reviewers_required": True}, where="teams.0.reviewers",
+             shown="team 'fraud' has no reviewers"), "reviewers_when_required"),
     (Mistake(f"{E0}.initial_instance_count", 1, where=E0, shown="initial_instance_count 1"), "fleet_for_shifting"),
     (Mistake(f"{E0}.autoscaling.min_instances", 1, shown="min_instances 1 with deployment.style 'canary'"),
      "fleet_for_shifting"),

@@ -89,3 +89,34 @@ def monitoring_schedule_group(prefix: str, team: str, use_case: str) -> str:
 def monitoring_namespace(prefix: str, team: str) -> str:
     """The CloudWatch namespace of a team's monitoring metrics (only the team's roles may publish to it)."""
     return f"{prefix}/{team}/EndpointMonitoring"
+
+
+REVIEWER_PROFILE_INFIX = "review"
+"""Studio profiles of a team's reviewers are ``<team>-review-<user>``; no team user name starts with ``review-``."""
+
+
+def user_profile_name(team: str, user: str) -> str:
+    """A team member's Studio profile, e.g. ``fraud-alice``."""
+    return f"{team}-{user}"
+
+
+def reviewer_profile_name(team: str, user: str) -> str:
+    """A reviewer's Studio profile for one team, e.g. ``fraud-review-carol``; it runs as the team's reviewer role."""
+    return f"{team}-{REVIEWER_PROFILE_INFIX}-{user}"
+
+
+def reviewer_role_name(prefix: str, team: str) -> str:
+    """The IAM role that approves and rejects a team's model versions, e.g. ``mlp-fraud-model-reviewer``."""
+    return f"{prefix}-{team}-model-reviewer"
+
+
+def studio_user_of(profile: str) -> str | None:
+    """The user name behind a platform Studio profile (``fraud-alice`` and ``churn-review-alice`` are both
+    ``alice``: team names have no hyphen, member names never start with ``review-``), else None."""
+    team, _, user = profile.partition("-")
+    if not team or not user:
+        return None
+    reviewer = f"{REVIEWER_PROFILE_INFIX}-"
+    if user.startswith(reviewer):
+        user = user[len(reviewer):]
+    return user or None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,7 +18,8 @@ from common.autoscaling import DIMENSION, NAMESPACE, variant_resource_id
 from common.tags import INTENDED_ENDPOINT_CONFIG as INTENDED_TAG
 
 from . import endpoint_spec
-from .messages import REJECTED, ApprovalChange
+from .approval import ApprovalRules, Verdict, check_approval, pipeline_starter
+from .messages import APPROVED, REJECTED, ApprovalChange
 from .settings import DeploySettings, UseCaseTarget
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class Outcome:
     endpoint_status: str | None = None
     released_scaling: str | None = None
     """The scalable target deregistered before an update that changes the instance type (see `release_scaling`)."""
+    approved_by: str | None = None
+    approval_description: str | None = None
+    approval_refused: str | None = None
+    """With reviewers required: the rule the event's own version's approval broke (it was not deployed)."""
 
     @property
     def retry(self) -> bool:
@@ -65,6 +70,7 @@ class Outcome:
 class PackageVersion:
     arn: str
     version: int
+    verdict: Verdict | None = None
 
 
 def _error_code(error: ClientError) -> str:
@@ -117,6 +123,32 @@ def newest_approved_version(sagemaker: Any, group: str) -> PackageVersion | None
     return PackageVersion(arn=arn, version=int(newest.get("ModelPackageVersion") or _version_from_arn(arn)))
 
 
+def judge(sagemaker: Any, arn: str, rules: ApprovalRules) -> Verdict:
+    """The approval check of one version (`approval.check_approval`), with the starter of its pipeline execution."""
+    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    return check_approval(package, rules, pipeline_starter(sagemaker, package))
+
+
+def newest_reviewed_version(sagemaker: Any, group: str, rules: ApprovalRules,
+                            known: dict[str, Verdict] | None = None) -> PackageVersion | None:
+    """The newest Approved version of `group` whose approval passes `rules`, walking newest first."""
+    known = dict(known or {})
+    paginator = sagemaker.get_paginator("list_model_packages")
+    pages = paginator.paginate(ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime",
+                               SortOrder="Descending")
+    for page in pages:
+        for summary in page.get("ModelPackageSummaryList", []):
+            arn = summary["ModelPackageArn"]
+            verdict = known.get(arn) or judge(sagemaker, arn, rules)
+            if verdict.allowed:
+                version = int(summary.get("ModelPackageVersion") or _version_from_arn(arn))
+                return PackageVersion(arn=arn, version=version, verdict=verdict)
+            logger.info("skipped a version approved against the rules",
+                        extra={"action": "skipped", "model_package_arn": arn, "approved_by": verdict.approver,
+                               "rule": verdict.rule})
+    return None
+
+
 def describe_endpoint(sagemaker: Any, endpoint: str) -> dict | None:
     """The endpoint's description, or None when it does not exist."""
     try:
@@ -153,6 +185,9 @@ def log_outcome(change: ApprovalChange, target: UseCaseTarget, outcome: Outcome)
             "endpoint_config": outcome.endpoint_config,
             "endpoint_status": outcome.endpoint_status,
             "released_scaling": outcome.released_scaling,
+            "approved_by": outcome.approved_by,
+            "approval_description": outcome.approval_description,
+            "approval_refused": outcome.approval_refused,
             "action": outcome.action,
         },
     )
@@ -191,8 +226,52 @@ def reconcile(
     sagemaker: Any, sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange,
     autoscaling: Any = None,
 ) -> Outcome:
-    """Make `target`'s endpoint serve the newest Approved version of its group, or say why not yet."""
-    newest = newest_approved_version(sagemaker, settings.registry_group(target))
+    """Make `target`'s endpoint serve the newest Approved version of its group, or say why not yet.
+
+    With reviewers required (`settings.approval_rules`), only versions whose approval passes them count, and an
+    Approved event whose own version fails them alerts the team (the version itself is left as it is).
+    """
+    refused = None
+    if settings.approval_rules is None:
+        newest = newest_approved_version(sagemaker, settings.registry_group(target))
+    else:
+        known: dict[str, Verdict] = {}
+        if change.status == APPROVED:
+            verdict = known[change.arn] = judge(sagemaker, change.arn, settings.approval_rules)
+            if not verdict.allowed:
+                refused = verdict.rule
+                alert_refused_approval(sns, settings, target, change, verdict)
+        newest = newest_reviewed_version(sagemaker, settings.registry_group(target), settings.approval_rules, known)
+    outcome = _reconcile_to(sagemaker, sns, settings, target, change, newest, autoscaling)
+    verdict = newest.verdict if newest is not None else None
+    return replace(outcome, approval_refused=refused, approved_by=verdict.approver if verdict else None,
+                   approval_description=verdict.description if verdict else None)
+
+
+def alert_refused_approval(sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange,
+                           verdict: Verdict) -> None:
+    send_alert(
+        sns,
+        settings.alert_topic_arn,
+        f"{target.group} v{change.version}: approval not deployed",
+        {
+            "team": settings.team,
+            "model_package_group": target.group,
+            "version": change.version,
+            "model_package_arn": change.arn,
+            "approved_by": verdict.approver,
+            "rule_broken": verdict.rule,
+            "endpoint": target.endpoint,
+            "what_to_do": "A reviewer of the team who did not build this version approves it with a description; "
+                          "the version was left as it is and the endpoint keeps its validly approved version.",
+        },
+    )
+
+
+def _reconcile_to(
+    sagemaker: Any, sns: Any, settings: DeploySettings, target: UseCaseTarget, change: ApprovalChange,
+    newest: PackageVersion | None, autoscaling: Any = None,
+) -> Outcome:
     endpoint = describe_endpoint(sagemaker, target.endpoint)
     status = endpoint["EndpointStatus"] if endpoint else None
 

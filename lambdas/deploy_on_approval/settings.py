@@ -22,6 +22,8 @@ from typing import Any
 
 from common.environment import SettingsError, required_variable
 
+from .approval import ApprovalRules
+
 ENV_PREFIX = "PLATFORM_PREFIX"
 ENV_TEAM = "TEAM_NAME"
 ENV_COST_CENTER = "COST_CENTER"
@@ -64,6 +66,7 @@ class DeploySettings:
     alert_topic_arn: str
     use_cases: Mapping[str, UseCaseTarget]
     group_arn_prefix: str = ""
+    approval_rules: ApprovalRules | None = None
 
     def for_group(self, group: str) -> UseCaseTarget | None:
         return self.use_cases.get(group)
@@ -105,4 +108,5 @@ class DeploySettings:
             alert_topic_arn=required(ENV_ALERT_TOPIC_ARN),
             use_cases={t.group: t for t in targets},
             group_arn_prefix=group_arn_prefix,
+            approval_rules=ApprovalRules.from_env(env),
         )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -40,7 +41,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.common import naming, tags
-from stacks.config import Team, UseCase
+from stacks.config import PlatformConfig, Team, UseCase
 from stacks.constructs.lambda_function import platform_function
 from stacks.constructs.model_registry import SAME_STACK, RegistryLocation, registry_arn
 from stacks.constructs.resource_policies import allow_alarms_to_publish
@@ -142,6 +143,30 @@ def lambda_settings(use_case: UseCase) -> dict:
     return settings
 
 
+@dataclass(frozen=True)
+class ApprovalRules:
+    """Who may send a team's versions live, for its deploy function (``APPROVAL_RULES``, read by
+    ``lambdas/deploy_on_approval/approval.py``): the reviewer role's name (in the registry's account), the reviewer
+    Studio users and the reviewer role ARNs."""
+
+    reviewer_role_name: str
+    users: tuple[str, ...]
+    role_arns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, config: PlatformConfig, team: Team) -> "ApprovalRules | None":
+        """The team's rules, or None when the config does not require reviewers."""
+        if not config.approval.reviewers_required:
+            return None
+        reviewers = config.reviewers_of(team)
+        return cls(naming.reviewer_role_name(config.prefix, team.name), tuple(reviewers.users),
+                   tuple(reviewers.role_arns))
+
+    def to_json(self) -> str:
+        return json.dumps({"reviewer_role": self.reviewer_role_name, "users": list(self.users),
+                           "role_arns": list(self.role_arns)}, separators=(",", ":"))
+
+
 def max_receive_count(use_cases: list[UseCase]) -> int:
     """Receives before a deploy message goes to the DLQ: enough retries to outlast the longest busy endpoint."""
     longest_update = max(
@@ -171,11 +196,13 @@ class DeployOnApproval(Construct):
         data_bucket: s3.IBucket,
         registry: RegistryLocation = SAME_STACK,
         deploy_role_name: str | None = None,
+        reviewer_rules: ApprovalRules | None = None,
     ) -> None:
         """`registry`: where the team's registry groups are (default: this stack's account and region). With
         another account's registry, the approval rules pass only that account's events, the deploy function
         names the groups by ARN, and `deploy_role_name` gives its role the fixed name the registry's policy
-        admits."""
+        admits. `reviewer_rules` (reviewers required) go to the deploy function, which then serves only versions
+        approved, with a description, by one of the reviewers who did not build them."""
         super().__init__(scope, construct_id)
         self.registry = registry
         self.reads_another_account = registry.account is not None and registry.account != Stack.of(self).account
@@ -254,8 +281,11 @@ class DeployOnApproval(Construct):
             "ALERT_TOPIC_ARN": alert_topic.topic_arn,
             "USE_CASES": use_cases_json,
         }
-        self._check_environment_size(use_cases_json)
         deploy_env = {}
+        self.reviewer_rules = reviewer_rules
+        if reviewer_rules is not None:
+            deploy_env["APPROVAL_RULES"] = reviewer_rules.to_json()
+        self._check_environment_size(use_cases_json, deploy_env.get("APPROVAL_RULES", ""))
         if self.reads_another_account:
             deploy_env["MODEL_PACKAGE_GROUP_ARN_PREFIX"] = self._registry_arn("model-package-group/")
 
@@ -508,6 +538,16 @@ class DeployOnApproval(Construct):
                 + [self._registry_arn(f"model-package/{g}/*") for g in groups],
             )
         )
+        if self.reviewer_rules is not None and not self.reads_another_account:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadWhoStartedTheTeamsPipelineExecutions",
+                    actions=["sagemaker:DescribePipelineExecution"],
+                    resources=[Stack.of(self).format_arn(
+                        service="sagemaker", resource="pipeline",
+                        resource_name=f"{self.resource_prefix}*/execution/*")],
+                )
+            )
         if self.reads_another_account:
             # The registry's account authorizes CreateModel from one of its versions on the version too (its
             # group policy grants it there), and a cross-account request needs both sides' allow.
@@ -787,12 +827,15 @@ class DeployOnApproval(Construct):
             )
         )
 
-    def _check_environment_size(self, use_cases_json: str) -> None:
+    def _check_environment_size(self, use_cases_json: str, approval_json: str = "") -> None:
         """Fail at synth, naming the team, when its use cases cannot fit in one Lambda environment."""
         size = len(use_cases_json.encode("utf-8"))
-        if size + OTHER_VARIABLES_ALLOWANCE_BYTES > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+        reviewers = len(approval_json.encode("utf-8"))
+        if size + reviewers + OTHER_VARIABLES_ALLOWANCE_BYTES > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+            with_reviewers = f" (and its reviewers {reviewers})" if reviewers else ""
             raise ValueError(
-                f"team {self.team.name!r}: the settings of its {len(self.use_cases)} use cases take {size} bytes, "
+                f"team {self.team.name!r}: the settings of its {len(self.use_cases)} use cases take {size} bytes"
+                f"{with_reviewers}, "
                 f"more than fit in a Lambda environment ({LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes in all, about "
                 f"{OTHER_VARIABLES_ALLOWANCE_BYTES} of them for the other variables); split the use cases across teams"
             )

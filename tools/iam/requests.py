@@ -444,6 +444,9 @@ def _context(call: _Call, action: str, tags: dict[str, str] | None) -> dict[str,
         for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
             if isinstance(call.params.get(param), str):
                 context[f"application-autoscaling:{key}"] = call.params[param]
+    if action in ("sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage") and isinstance(
+            call.params.get("ModelApprovalStatus"), str):
+        context["sagemaker:ModelApprovalStatus"] = call.params["ModelApprovalStatus"]
     if action == "cloudwatch:PutMetricData" and isinstance(call.params.get("Namespace"), str):
         context["cloudwatch:namespace"] = call.params["Namespace"]
     return context
