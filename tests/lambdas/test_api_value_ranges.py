@@ -225,6 +225,7 @@ def extreme_team(prefix: str, team: str, use_case: str, cost_center: str) -> Tea
     data = world()
     data["prefix"] = prefix
     data["teams"] = [entry]
+    data.pop("approval", None)  # the extreme team stands alone: no reviewers to name
     data["studio"]["default_mlflow_team"] = team
     validated = PlatformConfig.model_validate(data)
     return validated.teams[0]
