@@ -29,7 +29,7 @@ PENDING, REJECTED = "PendingManualApproval", "Rejected"
 APPROVAL_STATUS_KEY = "sagemaker:ModelApprovalStatus"
 # The reports a version links (ModelMetrics, DriftCheckBaselines): evaluation, bias and SHAP analysis, baseline.
 REPORT_KEY_PATTERNS = ("pipeline/runs/*/evaluation/*", "pipeline/runs/*/analysis/*", "pipeline/runs/*/drift-baseline/*")
-# What a Studio user does in their own profile: the same actions the team role holds on the team's profiles.
+# What a Studio user does in their own profile (team members in theirs, reviewers in theirs).
 STUDIO_ACTIONS = (
     "sagemaker:CreateApp",
     "sagemaker:DeleteApp",

@@ -27,7 +27,7 @@ from stacks.constructs.mlflow_default_domain import MlflowDefaultDomain
 from stacks.constructs.studio_teardown import StudioTeardown
 from stacks.role_grants import grant_image_pull_and_logs, grant_key_use
 from stacks.team_buckets import add_team_bucket, deny_data_to_all_but
-from stacks.team_review import TeamReviewers, separate_duties
+from stacks.team_review import STUDIO_ACTIONS, TeamReviewers, separate_duties
 from stacks.team_serving import add_model_execution_role, add_team_serving
 
 # SageMaker resource types a team creates by name; the team role may act only on its own prefix of each.
@@ -413,17 +413,7 @@ class TeamStack(Stack):
         policy.add_statements(
             iam.PolicyStatement(
                 sid="StudioAppsAndSpacesOfTheTeam",
-                actions=[
-                    "sagemaker:CreateApp",
-                    "sagemaker:DeleteApp",
-                    "sagemaker:DescribeApp",
-                    "sagemaker:CreateSpace",
-                    "sagemaker:UpdateSpace",
-                    "sagemaker:DeleteSpace",
-                    "sagemaker:DescribeSpace",
-                    "sagemaker:DescribeUserProfile",
-                    "sagemaker:CreatePresignedDomainUrl",
-                ],
+                actions=list(STUDIO_ACTIONS),
                 resources=[
                     sagemaker_arn(f"user-profile/{domain_id}/{team}-*"),
                     sagemaker_arn(f"space/{domain_id}/{team}-*"),
